@@ -1,0 +1,10 @@
+"""StyleGAN2 for TensorFlow 2 / Keras 3 that loads NVIDIA's official network pickles."""
+
+from tf_stylegan2 import ops
+from tf_stylegan2.images import to_uint8
+from tf_stylegan2.networks import Discriminator, Generator, MappingNetwork, SynthesisNetwork, mix_styles
+from tf_stylegan2.official import NetworkPickleError, Networks, load_network
+from tf_stylegan2.seeds import seeded_noise, z_from_seed, z_from_seeds
+
+__all__ = ["Discriminator", "Generator", "MappingNetwork", "NetworkPickleError", "Networks", "SynthesisNetwork",
+           "load_network", "mix_styles", "ops", "seeded_noise", "to_uint8", "z_from_seed", "z_from_seeds"]

@@ -1,0 +1,189 @@
+"""Modulated convolution and the synthesis-network layers built on it.
+
+`modulated_conv2d` has two equivalent execution paths (spec §2.3):
+- fused: per-sample weights `w * style` (demodulated), run as one grouped convolution
+  (groups = batch). TF's grouped-conv gradient runs on CPU only under XLA.
+- non-fused: scale activations by the style, convolve with the shared weight, scale by the
+  demodulation coefficients. Plain convolutions: differentiable everywhere, fast on CPU.
+"""
+
+import numpy as np
+import keras
+import tensorflow as tf
+
+from tf_stylegan2 import ops
+
+FUSED_MODCONV_CHOICES = ("auto", True, False)
+
+
+def choose_fused(fused_modconv):
+    """Resolve `fused_modconv` ("auto"/True/False) to a bool.
+
+    "auto" picks the non-fused path: it is differentiable on every device without XLA and TF's
+    grouped convolution has no fast CPU kernel.
+    """
+    if fused_modconv not in FUSED_MODCONV_CHOICES:
+        raise ValueError("fused_modconv must be 'auto', True or False, got %r" % (fused_modconv,))
+    return fused_modconv is True
+
+
+def modulated_conv2d(x, weight, styles, demodulate=True, up=1, resample_filter=(1, 3, 3, 1), fused=False):
+    """Style-modulated convolution.
+
+    Args:
+      x: `[N, H, W, I]`.
+      weight: `[k, k, I, O]` (HWIO), already multiplied by its runtime gain.
+      styles: `[N, I]` per-sample input-channel scales.
+      demodulate: normalise each output channel's per-sample weight to unit L2 norm.
+      up: 1, or 2 for a transposed conv + FIR upsampling (`ops.upsample_conv2d`).
+      fused: run as a grouped convolution (see module docstring).
+    Returns:
+      `[N, H*up, W*up, O]`.
+    """
+    styles = tf.cast(styles, x.dtype)
+    dcoefs = None
+    if demodulate:
+        # d[n, o] = rsqrt(sum_{kh, kw, i} (w[kh, kw, i, o] * s[n, i])^2 + 1e-8)
+        wsq = tf.reduce_sum(tf.square(weight), axis=[0, 1])
+        dcoefs = tf.math.rsqrt(tf.matmul(tf.square(styles), wsq) + 1e-8)
+
+    def conv(inp, w, groups):
+        if up > 1:
+            return ops.upsample_conv2d(inp, w, k=resample_filter, factor=up, groups=groups)
+        return tf.nn.conv2d(inp, w, strides=1, padding="SAME")
+
+    if not fused:
+        x = x * styles[:, tf.newaxis, tf.newaxis, :]
+        x = conv(x, weight, groups=1)
+        if dcoefs is not None:
+            x = x * dcoefs[:, tf.newaxis, tf.newaxis, :]
+        return x
+
+    k, _, in_ch, out_ch = weight.shape
+    batch = tf.shape(x)[0]
+    ww = weight[tf.newaxis] * styles[:, tf.newaxis, tf.newaxis, :, tf.newaxis]   # [N, k, k, I, O]
+    if dcoefs is not None:
+        ww = ww * dcoefs[:, tf.newaxis, tf.newaxis, tf.newaxis, :]
+    ww = tf.reshape(tf.transpose(ww, [1, 2, 3, 0, 4]), [k, k, in_ch, -1])         # [k, k, I, N*O]
+    h, w = tf.shape(x)[1], tf.shape(x)[2]
+    xg = tf.reshape(tf.transpose(x, [1, 2, 0, 3]), [1, h, w, -1])                 # [1, H, W, N*I]
+    y = conv(xg, ww, groups=batch)
+    y = tf.reshape(y, [tf.shape(y)[1], tf.shape(y)[2], batch, out_ch])
+    return tf.transpose(y, [2, 0, 1, 3])
+
+
+class _StyledLayer(keras.layers.Layer):
+    """Common part of modulated layers: raw conv weight plus the style affine
+    `styles = w @ (mod_weight / sqrt(w_dim)) + mod_bias + 1`."""
+
+    def __init__(self, in_channels, out_channels, w_dim, kernel_size, fused_modconv="auto", **kwargs):
+        super().__init__(**kwargs)
+        self.in_channels = int(in_channels)
+        self.out_channels = int(out_channels)
+        self.w_dim = int(w_dim)
+        self.kernel_size = int(kernel_size)
+        choose_fused(fused_modconv)
+        self.fused_modconv = fused_modconv
+        self.weight_gain = float(1.0 / np.sqrt(self.in_channels * self.kernel_size ** 2))
+        self.affine_gain = float(1.0 / np.sqrt(self.w_dim))
+
+    def build(self, input_shape=None):
+        k = self.kernel_size
+        normal = keras.initializers.RandomNormal(stddev=1.0)
+        self.weight = self.add_weight(name="weight", shape=(k, k, self.in_channels, self.out_channels), initializer=normal)
+        self.mod_weight = self.add_weight(name="mod_weight", shape=(self.w_dim, self.in_channels), initializer=normal)
+        self.mod_bias = self.add_weight(name="mod_bias", shape=(self.in_channels,), initializer="zeros")
+
+    def styles(self, w):
+        """`[N, w_dim] -> [N, in_channels]`."""
+        return tf.matmul(w, self.mod_weight * self.affine_gain) + (self.mod_bias + 1.0)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(in_channels=self.in_channels, out_channels=self.out_channels, w_dim=self.w_dim,
+                      kernel_size=self.kernel_size, fused_modconv=self.fused_modconv)
+        return config
+
+
+class SynthesisLayer(_StyledLayer):
+    """Modulated 3x3 conv (optionally 2x up) + noise + bias + activation.
+
+    `call(x [N, H, W, I], w [N, w_dim], noise [N or 1, H', W', 1] or None, gain)`
+    -> `[N, H', W', O]` with `H' = H * up`. Weights: `weight`, `mod_weight`, `mod_bias`,
+    `noise_strength` (scalar), `bias`.
+    """
+
+    def __init__(self, in_channels, out_channels, w_dim, kernel_size=3, up=1, resample_filter=(1, 3, 3, 1),
+                 activation="lrelu", conv_clamp=None, **kwargs):
+        super().__init__(in_channels, out_channels, w_dim, kernel_size, **kwargs)
+        self.up = int(up)
+        self.resample_filter = [float(v) for v in resample_filter]
+        self.activation = activation
+        self.conv_clamp = conv_clamp
+
+    def build(self, input_shape=None):
+        super().build(input_shape)
+        self.noise_strength = self.add_weight(name="noise_strength", shape=(), initializer="zeros")
+        self.bias = self.add_weight(name="bias", shape=(self.out_channels,), initializer="zeros")
+        self.built = True
+
+    def call(self, x, w, noise=None, gain=1.0):
+        x = modulated_conv2d(x, self.weight * self.weight_gain, self.styles(w), demodulate=True, up=self.up,
+                             resample_filter=self.resample_filter, fused=choose_fused(self.fused_modconv))
+        if noise is not None:
+            x = x + tf.cast(noise, x.dtype) * self.noise_strength
+        _, _, act_gain = ops.resolve_activation(self.activation)
+        clamp = None if self.conv_clamp is None else self.conv_clamp * gain
+        return ops.fused_bias_act(x, self.bias, act=self.activation, gain=act_gain * gain, clamp=clamp)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(up=self.up, resample_filter=self.resample_filter, activation=self.activation,
+                      conv_clamp=self.conv_clamp)
+        return config
+
+
+class ToRGBLayer(_StyledLayer):
+    """Modulated 1x1 conv without demodulation, plus bias, linear:
+    `call(x [N, H, W, I], w [N, w_dim]) -> [N, H, W, out_channels]`."""
+
+    def __init__(self, in_channels, out_channels, w_dim, kernel_size=1, conv_clamp=None, **kwargs):
+        super().__init__(in_channels, out_channels, w_dim, kernel_size, **kwargs)
+        self.conv_clamp = conv_clamp
+
+    def build(self, input_shape=None):
+        super().build(input_shape)
+        self.bias = self.add_weight(name="bias", shape=(self.out_channels,), initializer="zeros")
+        self.built = True
+
+    def call(self, x, w):
+        x = modulated_conv2d(x, self.weight * self.weight_gain, self.styles(w), demodulate=False,
+                             fused=choose_fused(self.fused_modconv))
+        return ops.fused_bias_act(x, self.bias, clamp=self.conv_clamp)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(conv_clamp=self.conv_clamp)
+        return config
+
+
+class ConstInput(keras.layers.Layer):
+    """The learned constant `[1, size, size, channels]`, tiled to the batch: `call(batch) -> [N, s, s, C]`."""
+
+    def __init__(self, channels, size=4, **kwargs):
+        super().__init__(**kwargs)
+        self.channels = int(channels)
+        self.size = int(size)
+
+    def build(self, input_shape=None):
+        self.const = self.add_weight(name="const", shape=(1, self.size, self.size, self.channels),
+                                     initializer=keras.initializers.RandomNormal(stddev=1.0))
+        self.built = True
+
+    def call(self, batch_size):
+        return tf.tile(self.const, [batch_size, 1, 1, 1])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(channels=self.channels, size=self.size)
+        return config

@@ -1,0 +1,55 @@
+"""Helpers shared by the networks: the channel rule and official variable naming."""
+
+import numpy as np
+
+# How an official (TF1, NCHW) variable is laid out relative to ours (NHWC).
+LAYOUT_SAME = "same"                  # identical array
+LAYOUT_NCHW = "nchw"                  # [1, C, H, W] official <-> [1, H, W, C] ours
+LAYOUT_NCHW_FLATTEN = "nchw_flatten"  # dense weight fed by an NCHW flatten: rows (c, h, w) <-> (h, w, c)
+
+
+def channels_rule(fmap_base, fmap_decay=1.0, fmap_min=1, fmap_max=512):
+    """The official `nf(stage) = clip(int(fmap_base / 2**(stage*fmap_decay)), fmap_min, fmap_max)`."""
+    return lambda stage: int(np.clip(int(fmap_base / (2.0 ** (stage * fmap_decay))), fmap_min, fmap_max))
+
+
+def resolution_log2(resolution):
+    """log2 of a power-of-two resolution >= 4, else ValueError."""
+    r = int(np.log2(resolution)) if resolution and resolution > 0 else 0
+    if resolution < 4 or 2 ** r != resolution:
+        raise ValueError("resolution must be a power of two >= 4, got %r" % (resolution,))
+    return r
+
+
+def scoped_weights(layer, scope, layouts=None):
+    """`{"<scope>/<weight name>": (variable, layout)}` for a layer's own weights.
+
+    `layouts` maps a weight name to its layout; unnamed weights are LAYOUT_SAME.
+    """
+    layouts = layouts or {}
+    return {"%s/%s" % (scope, v.name): (v, layouts.get(v.name, LAYOUT_SAME)) for v in layer.weights}
+
+
+def to_official(value, layout):
+    """Our array -> the official layout."""
+    value = np.asarray(value)
+    if layout == LAYOUT_NCHW:
+        return value.transpose(0, 3, 1, 2)
+    if layout == LAYOUT_NCHW_FLATTEN:
+        # ours: rows ordered (h, w, c) of a [4, 4, C] map; official: (c, h, w)
+        rows, out = value.shape
+        c = rows // 16
+        return value.reshape(4, 4, c, out).transpose(2, 0, 1, 3).reshape(rows, out)
+    return value
+
+
+def from_official(value, layout):
+    """Official array -> our layout (the inverse of `to_official`)."""
+    value = np.asarray(value)
+    if layout == LAYOUT_NCHW:
+        return value.transpose(0, 2, 3, 1)
+    if layout == LAYOUT_NCHW_FLATTEN:
+        rows, out = value.shape
+        c = rows // 16
+        return value.reshape(c, 4, 4, out).transpose(1, 2, 0, 3).reshape(rows, out)
+    return value

@@ -1,0 +1,110 @@
+"""Discriminator, architectures 'orig', 'skip' and 'resnet' (TF1 `D_stylegan2`, spec §3)."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tf_stylegan2 import ops
+from tf_stylegan2.layers import Conv2dLayer, DenseLayer, MinibatchStddev
+from tf_stylegan2.networks import common
+from tf_stylegan2.networks.synthesis import ARCHITECTURES
+
+
+class Discriminator(keras.Model):
+    """`call(img [N, R, R, img_channels] in [-1, 1], c [N, c_dim] or None) -> score [N, 1]` (raw logits).
+
+    With labels the score is `sum(out * c, axis=1)` over the `c_dim` outputs (TF1 semantics).
+    Minibatch stddev groups `min(mbstd_group_size, N)` samples (N must be divisible by it).
+    """
+
+    def __init__(self, c_dim=0, img_resolution=1024, img_channels=3, architecture="resnet", fmap_base=16384,
+                 fmap_decay=1.0, fmap_min=1, fmap_max=512, mbstd_group_size=4, mbstd_num_features=1,
+                 activation="lrelu", resample_filter=(1, 3, 3, 1), conv_clamp=None, **kwargs):
+        super().__init__(**kwargs)
+        if architecture not in ARCHITECTURES:
+            raise ValueError("architecture must be one of %s, got %r" % (ARCHITECTURES, architecture))
+        self.c_dim, self.img_resolution, self.img_channels = int(c_dim), int(img_resolution), int(img_channels)
+        self.architecture = architecture
+        self.fmap_base, self.fmap_decay, self.fmap_min, self.fmap_max = fmap_base, fmap_decay, fmap_min, fmap_max
+        self.mbstd_group_size, self.mbstd_num_features = int(mbstd_group_size), int(mbstd_num_features)
+        self.activation, self.conv_clamp = activation, conv_clamp
+        self.resample_filter = [float(v) for v in resample_filter]
+        self.log2_res = common.resolution_log2(self.img_resolution)
+        nf = common.channels_rule(fmap_base, fmap_decay, fmap_min, fmap_max)
+
+        conv_kwargs = dict(activation=activation, resample_filter=self.resample_filter, conv_clamp=conv_clamp)
+        self.blocks = []
+        for r in range(self.log2_res, 2, -1):
+            s = "%dx%d" % (2 ** r, 2 ** r)
+            block = dict(res=r,
+                         conv0=Conv2dLayer(nf(r - 1), nf(r - 1), 3, name=s + "_Conv0", **conv_kwargs),
+                         conv1=Conv2dLayer(nf(r - 1), nf(r - 2), 3, down=2, name=s + "_Conv1_down", **conv_kwargs))
+            if architecture == "skip" or r == self.log2_res:
+                block["fromrgb"] = Conv2dLayer(self.img_channels, nf(r - 1), 1, name=s + "_FromRGB", **conv_kwargs)
+            if architecture == "resnet":
+                block["skip"] = Conv2dLayer(nf(r - 1), nf(r - 2), 1, bias=False, down=2,
+                                            resample_filter=self.resample_filter, name=s + "_Skip")
+            self.blocks.append(block)
+        self.fromrgb4 = (Conv2dLayer(self.img_channels, nf(1), 1, name="4x4_FromRGB", **conv_kwargs)
+                         if architecture == "skip" else None)
+        self.mbstd = (MinibatchStddev(self.mbstd_group_size, self.mbstd_num_features, name="4x4_MinibatchStddev")
+                      if self.mbstd_group_size > 1 else None)
+        extra = self.mbstd_num_features if self.mbstd else 0
+        self.conv4 = Conv2dLayer(nf(1) + extra, nf(1), 3, name="4x4_Conv", **conv_kwargs)
+        self.dense0 = DenseLayer(nf(1) * 16, nf(0), activation=activation, name="4x4_Dense0")
+        self.out = DenseLayer(nf(0), max(self.c_dim, 1), name="Output")
+        self.build()
+
+    def _layers_by_scope(self):
+        layers = []
+        for block in self.blocks:
+            layers += [block[k] for k in ("fromrgb", "conv0", "conv1", "skip") if k in block]
+        layers += [l for l in (self.fromrgb4, self.conv4, self.dense0, self.out) if l is not None]
+        return layers
+
+    def build(self, input_shape=None):
+        for layer in self._layers_by_scope():
+            layer.build()
+        self.built = True
+
+    def call(self, img, c=None):
+        y = tf.cast(img, tf.float32)
+        x = None
+        for block in self.blocks:
+            if "fromrgb" in block:
+                t = block["fromrgb"](y)
+                x = t if x is None else x + t
+            if "skip" in block:
+                t = block["skip"](x, gain=float(np.sqrt(0.5)))
+                x = block["conv1"](block["conv0"](x), gain=float(np.sqrt(0.5))) + t
+            else:
+                x = block["conv1"](block["conv0"](x))
+            if self.architecture == "skip":
+                y = ops.downsample2d(y, self.resample_filter)
+        if self.fromrgb4 is not None:
+            x = x + self.fromrgb4(y)
+        if self.mbstd is not None:
+            x = self.mbstd(x)
+        x = self.conv4(x)
+        x = self.dense0(tf.reshape(x, [tf.shape(x)[0], -1]))
+        x = self.out(x)
+        if self.c_dim > 0:
+            if c is None:
+                raise ValueError("this discriminator is conditional: pass c [N, %d]" % self.c_dim)
+            x = tf.reduce_sum(x * tf.cast(c, x.dtype), axis=1, keepdims=True)
+        return x
+
+    def official_weights(self):
+        """`{official name: (variable, layout)}`; Dense0's rows are reordered from the NCHW flatten."""
+        out = {}
+        for layer in self._layers_by_scope():
+            layouts = {"weight": common.LAYOUT_NCHW_FLATTEN} if layer is self.dense0 else None
+            out.update(common.scoped_weights(layer, layer.name.replace("_", "/", 1), layouts))
+        return out
+
+    def get_config(self):
+        return dict(c_dim=self.c_dim, img_resolution=self.img_resolution, img_channels=self.img_channels,
+                    architecture=self.architecture, fmap_base=self.fmap_base, fmap_decay=self.fmap_decay,
+                    fmap_min=self.fmap_min, fmap_max=self.fmap_max, mbstd_group_size=self.mbstd_group_size,
+                    mbstd_num_features=self.mbstd_num_features, activation=self.activation,
+                    resample_filter=self.resample_filter, conv_clamp=self.conv_clamp, name=self.name)

@@ -1,0 +1,135 @@
+"""Synthesis network w -> image, architectures 'orig', 'skip' and 'resnet' (spec §2.3)."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tf_stylegan2 import ops
+from tf_stylegan2.layers import Conv2dLayer, ConstInput, SynthesisLayer, ToRGBLayer
+from tf_stylegan2.networks import common
+
+ARCHITECTURES = ("orig", "skip", "resnet")
+NOISE_MODES = ("const", "random", "none")
+
+
+class SynthesisNetwork(keras.Model):
+    """`call(ws [N, num_ws, w_dim], noise_mode="const", noise=None) -> img [N, R, R, img_channels]`
+    (NHWC, about [-1, 1], unclipped).
+
+    Layer `i` (0 = the 4x4 conv, then Conv0_up / Conv1 per block) reads `ws[:, i]`; the ToRGB of
+    resolution `2^r` reads `ws[:, 2r-3]`, so `num_ws = 2*log2(R) - 2`. Noise for conv layer `i`:
+    `noise[i]` when given (`[N or 1, H, W]` or `[N or 1, H, W, 1]`), else the stored buffer
+    `noise{i}` ("const"), fresh N(0, 1) ("random"), or zero ("none").
+    """
+
+    def __init__(self, w_dim=512, img_resolution=1024, img_channels=3, fmap_base=16384, fmap_decay=1.0, fmap_min=1,
+                 fmap_max=512, architecture="skip", activation="lrelu", resample_filter=(1, 3, 3, 1),
+                 fused_modconv="auto", conv_clamp=None, **kwargs):
+        super().__init__(**kwargs)
+        if architecture not in ARCHITECTURES:
+            raise ValueError("architecture must be one of %s, got %r" % (ARCHITECTURES, architecture))
+        self.w_dim, self.img_resolution, self.img_channels = int(w_dim), int(img_resolution), int(img_channels)
+        self.fmap_base, self.fmap_decay, self.fmap_min, self.fmap_max = fmap_base, fmap_decay, fmap_min, fmap_max
+        self.architecture, self.activation = architecture, activation
+        self.resample_filter = [float(v) for v in resample_filter]
+        self.fused_modconv, self.conv_clamp = fused_modconv, conv_clamp
+        self.log2_res = common.resolution_log2(self.img_resolution)
+        self.num_ws = 2 * self.log2_res - 2
+        self.num_noise = self.num_ws - 1
+        nf = common.channels_rule(fmap_base, fmap_decay, fmap_min, fmap_max)
+
+        layer_kwargs = dict(w_dim=self.w_dim, activation=activation, resample_filter=self.resample_filter,
+                            conv_clamp=conv_clamp, fused_modconv=fused_modconv)
+        rgb_kwargs = dict(w_dim=self.w_dim, conv_clamp=conv_clamp, fused_modconv=fused_modconv)
+        self.const = ConstInput(nf(1), name="4x4_Const")
+        self.blocks = [dict(res=2, conv1=SynthesisLayer(nf(1), nf(1), name="4x4_Conv", **layer_kwargs))]
+        for r in range(3, self.log2_res + 1):
+            s = "%dx%d" % (2 ** r, 2 ** r)
+            block = dict(res=r,
+                         conv0=SynthesisLayer(nf(r - 2), nf(r - 1), up=2, name=s + "_Conv0_up", **layer_kwargs),
+                         conv1=SynthesisLayer(nf(r - 1), nf(r - 1), name=s + "_Conv1", **layer_kwargs))
+            if architecture == "resnet":
+                block["skip"] = Conv2dLayer(nf(r - 2), nf(r - 1), kernel_size=1, bias=False, up=2,
+                                            resample_filter=self.resample_filter, name=s + "_Skip")
+            self.blocks.append(block)
+        for block in self.blocks:
+            r = block["res"]
+            if architecture == "skip" or r == self.log2_res:
+                block["torgb"] = ToRGBLayer(nf(r - 1), self.img_channels, name="%dx%d_ToRGB" % (2 ** r, 2 ** r),
+                                            **rgb_kwargs)
+        self.build()
+
+    def build(self, input_shape=None):
+        self.const.build()
+        for block in self.blocks:
+            for key in ("conv0", "conv1", "skip", "torgb"):
+                if key in block:
+                    block[key].build()
+        self.noise_buffers = []
+        for i in range(self.num_noise):
+            size = self.noise_resolution(i)
+            self.noise_buffers.append(self.add_weight(name="noise%d" % i, shape=(1, size, size, 1), trainable=False,
+                                                      initializer=keras.initializers.RandomNormal(stddev=1.0)))
+        self.built = True
+
+    @staticmethod
+    def noise_resolution(i):
+        """Side length of the feature map that conv layer `i` adds its noise to."""
+        return 2 ** ((i + 5) // 2)
+
+    def _noise(self, i, batch, noise_mode, noise):
+        if noise is not None and noise[i] is not None:
+            n = tf.convert_to_tensor(noise[i], tf.float32)
+            return n[..., tf.newaxis] if n.shape.rank == 3 else n
+        if noise_mode == "const":
+            return self.noise_buffers[i]
+        if noise_mode == "random":
+            size = self.noise_resolution(i)
+            return tf.random.normal([batch, size, size, 1])
+        return None
+
+    def call(self, ws, noise_mode="const", noise=None):
+        if noise_mode not in NOISE_MODES:
+            raise ValueError("noise_mode must be one of %s, got %r" % (NOISE_MODES, noise_mode))
+        if noise is not None and len(noise) != self.num_noise:
+            raise ValueError("noise override needs %d entries (one per conv layer), got %d" % (self.num_noise, len(noise)))
+        ws = tf.cast(ws, tf.float32)
+        batch = tf.shape(ws)[0]
+        x = self.const(batch)
+        img = None
+        for block in self.blocks:
+            r = block["res"]
+            if r == 2:
+                x = block["conv1"](x, ws[:, 0], self._noise(0, batch, noise_mode, noise))
+            else:
+                i0 = 2 * r - 5
+                x_in = x
+                gain = float(np.sqrt(0.5)) if self.architecture == "resnet" else 1.0
+                x = block["conv0"](x, ws[:, i0], self._noise(i0, batch, noise_mode, noise))
+                x = block["conv1"](x, ws[:, i0 + 1], self._noise(i0 + 1, batch, noise_mode, noise), gain=gain)
+                if "skip" in block:
+                    x = x + block["skip"](x_in, gain=gain)
+                if img is not None:
+                    img = ops.upsample2d(img, self.resample_filter)
+            if "torgb" in block:
+                y = block["torgb"](x, ws[:, 2 * r - 3])
+                img = y if img is None else img + y
+        return img
+
+    def official_weights(self):
+        """`{official name: (variable, layout)}` for the synthesis component."""
+        out = {"noise%d" % i: (v, common.LAYOUT_NCHW) for i, v in enumerate(self.noise_buffers)}
+        out.update(common.scoped_weights(self.const, "4x4/Const", {"const": common.LAYOUT_NCHW}))
+        for block in self.blocks:
+            for key in ("conv0", "conv1", "skip", "torgb"):
+                if key in block:
+                    layer = block[key]
+                    out.update(common.scoped_weights(layer, layer.name.replace("_", "/", 1)))
+        return out
+
+    def get_config(self):
+        return dict(w_dim=self.w_dim, img_resolution=self.img_resolution, img_channels=self.img_channels,
+                    fmap_base=self.fmap_base, fmap_decay=self.fmap_decay, fmap_min=self.fmap_min,
+                    fmap_max=self.fmap_max, architecture=self.architecture, activation=self.activation,
+                    resample_filter=self.resample_filter, fused_modconv=self.fused_modconv,
+                    conv_clamp=self.conv_clamp, name=self.name)

@@ -1,0 +1,134 @@
+"""Restricted reader for official StyleGAN2 network pickles.
+
+Official pickles hold `dnnlib.tflib.network.Network` objects whose state carries the network's
+Python source (`build_module_src`). That source is never executed here: the unpickler resolves
+only the handful of globals the format needs (numpy array/scalar reconstruction and a stand-in
+for `Network` that just keeps its state dict); anything else is refused.
+"""
+
+import io
+import pickle
+
+import numpy as np
+
+
+class NetworkPickleError(ValueError):
+    """The file is not a readable official network pickle (or was refused as unsafe)."""
+
+
+class NetworkState:
+    """Stand-in for `dnnlib.tflib.network.Network`: records the pickled state dict, nothing else."""
+
+    def __init__(self, *args, **kwargs):
+        if args or kwargs:
+            raise NetworkPickleError("unexpected constructor arguments for Network")
+        self.state = None
+
+    def __setstate__(self, state):
+        if not isinstance(state, dict):
+            raise NetworkPickleError("Network state is %s, expected a dict" % type(state).__name__)
+        self.state = state
+
+
+_NUMERIC_KINDS = "biuf"
+
+
+def _safe_dtype(spec, *args):
+    """`numpy.dtype` limited to plain numeric types (no object arrays)."""
+    dt = np.dtype(spec, *args)
+    if dt.kind not in _NUMERIC_KINDS or dt.fields is not None:
+        raise NetworkPickleError("refused numpy dtype %r" % (spec,))
+    return dt
+
+
+class _NdarrayType:
+    """What the pickle sees as `numpy.ndarray`: only valid as `_reconstruct`'s subtype argument."""
+
+    def __init__(self, *args, **kwargs):
+        raise NetworkPickleError("refused direct numpy.ndarray construction")
+
+
+def _safe_reconstruct(subtype, shape, dtype_code):
+    if subtype is not _NdarrayType:
+        raise NetworkPickleError("refused array subtype %r" % (subtype,))
+    return np.ndarray.__new__(np.ndarray, shape, dtype_code)
+
+
+def _safe_scalar(dtype, data):
+    if not isinstance(dtype, np.dtype) or dtype.kind not in _NUMERIC_KINDS or not isinstance(data, bytes):
+        raise NetworkPickleError("refused numpy scalar")
+    if len(data) != dtype.itemsize:
+        raise NetworkPickleError("numpy scalar has %d bytes, expected %d" % (len(data), dtype.itemsize))
+    return np.frombuffer(data, dtype=dtype)[0]
+
+
+_ALLOWED = {("dnnlib.tflib.network", "Network"): NetworkState, ("numpy", "ndarray"): _NdarrayType,
+            ("numpy", "dtype"): _safe_dtype}
+for _mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
+    _ALLOWED[(_mod, "_reconstruct")] = _safe_reconstruct
+    _ALLOWED[(_mod, "scalar")] = _safe_scalar
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """Unpickler that resolves only the allow-listed globals above."""
+
+    def find_class(self, module, name):
+        try:
+            return _ALLOWED[(module, name)]
+        except KeyError:
+            raise NetworkPickleError("refused to load global %s.%s: not part of the official network format"
+                                     % (module, name)) from None
+
+
+def _check_array(arr):
+    if isinstance(arr, np.ndarray) and arr.dtype.kind in _NUMERIC_KINDS:
+        return
+    raise NetworkPickleError("unexpected value of type %s where an array was expected" % type(arr).__name__)
+
+
+def load_states(f):
+    """Read an official pickle from a binary file object -> tuple of `NetworkState`s.
+
+    Raises:
+      NetworkPickleError: unreadable, truncated, not a pickle, unsafe, or of the wrong structure.
+    """
+    try:
+        obj = RestrictedUnpickler(f, encoding="latin1").load()
+    except NetworkPickleError:
+        raise
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+            OverflowError, MemoryError, UnicodeDecodeError, RecursionError) as e:
+        raise NetworkPickleError("not a valid network pickle (%s: %s)" % (type(e).__name__, e)) from None
+    if not isinstance(obj, tuple) or not obj or not all(isinstance(n, NetworkState) for n in obj):
+        raise NetworkPickleError("expected a tuple of Network objects, got %s" % type(obj).__name__)
+    for net in obj:
+        validate_state(net)
+    return obj
+
+
+def validate_state(net, path="network"):
+    """Check a NetworkState's structure recursively (keys, types, variables)."""
+    s = net.state
+    if s is None:
+        raise NetworkPickleError("%s has no state" % path)
+    for key, typ in (("name", str), ("static_kwargs", dict), ("components", dict), ("variables", list),
+                     ("build_func_name", str)):
+        if not isinstance(s.get(key), typ):
+            raise NetworkPickleError("%s state lacks a %s %r" % (path, typ.__name__, key))
+    if s.get("version") not in (2, 3, 4):
+        raise NetworkPickleError("%s has unsupported Network version %r" % (path, s.get("version")))
+    for item in s["variables"]:
+        if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)):
+            raise NetworkPickleError("%s has a malformed variable entry" % path)
+        value = item[1]
+        if not isinstance(value, np.generic):
+            _check_array(value)
+    for name, comp in s["components"].items():
+        if not isinstance(comp, NetworkState):
+            raise NetworkPickleError("%s component %r is not a Network" % (path, name))
+        validate_state(comp, "%s/%s" % (path, name))
+
+
+def load_states_from_bytes(data):
+    """`load_states` for an in-memory pickle."""
+    return load_states(io.BytesIO(data))
