@@ -1,0 +1,86 @@
+"""Shared plumbing for the absl apps: dashed flag spellings, subcommands, one-line errors,
+and the official argument syntaxes (seed ranges)."""
+
+import re
+import sys
+
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+
+
+class CommandError(Exception):
+    """A user-facing error: printed as one line, exit status 1."""
+
+
+def parse_int_list(text, what="value"):
+    """'1,5,7', '10-20' (inclusive) or a mix '1-3,7' -> list of ints (a superset of the official syntax).
+
+    Raises:
+      CommandError: anything else (empty items, reversed ranges, non-integers, negatives).
+    """
+    values = []
+    for item in str(text).split(","):
+        item = item.strip()
+        m = re.fullmatch(r"(\d+)-(\d+)", item)
+        if m:
+            lo, hi = int(m.group(1)), int(m.group(2))
+            if hi < lo:
+                raise CommandError("bad %s range %r: end before start" % (what, item))
+            values.extend(range(lo, hi + 1))
+        elif re.fullmatch(r"\d+", item):
+            values.append(int(item))
+        else:
+            raise CommandError("bad %s %r in %r: expected e.g. '1,5,7', '10-20' or '1-3,7'" % (what, item, text))
+    return values
+
+
+def normalize_flag_spellings(argv, flag_values=FLAGS):
+    """Rewrite `--some-flag[=v]` to `--some_flag[=v]` for every defined flag (the official apps
+    use dashed names, absl defines underscored ones). `--no-flag` booleans are handled too."""
+    out = []
+    for arg in argv:
+        m = re.match(r"^(--?)(no)?([A-Za-z0-9][A-Za-z0-9_-]*)(=.*)?$", arg) if arg.startswith("--") else None
+        if m and "-" in m.group(3):
+            name = m.group(3).replace("-", "_")
+            if name in flag_values:
+                arg = "%s%s%s%s" % (m.group(1), m.group(2) or "", name, m.group(4) or "")
+            elif m.group(2) is None and m.group(3).startswith("no-") and m.group(3)[3:].replace("-", "_") in flag_values:
+                arg = "%sno%s%s" % (m.group(1), m.group(3)[3:].replace("-", "_"), m.group(4) or "")
+        out.append(arg)
+    return out
+
+
+def _parse_flags(argv):
+    try:
+        return FLAGS(normalize_flag_spellings(argv))
+    except flags.Error as e:
+        print("%s: error: %s" % (_prog(argv), str(e).splitlines()[0]), file=sys.stderr)
+        sys.exit(2)
+
+
+def _prog(argv):
+    return argv[0].rsplit("/", 1)[-1] if argv else "app"
+
+
+def run(subcommands):
+    """Run an absl app whose first positional argument names a subcommand.
+
+    Args:
+      subcommands: {"name": fn()} ; each fn reads FLAGS. `CommandError`, `ValueError` and
+        `OSError` raised by it become a one-line message and exit status 1.
+    """
+    def main(argv):
+        prog = _prog(argv)
+        if len(argv) != 2 or argv[1] not in subcommands:
+            given = " ".join(argv[1:]) or "nothing"
+            print("%s: error: expected one subcommand of %s, got %s" % (prog, ", ".join(sorted(subcommands)), given),
+                  file=sys.stderr)
+            sys.exit(2)
+        try:
+            subcommands[argv[1]]()
+        except (CommandError, ValueError, OSError) as e:
+            message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            print("%s: error: %s" % (prog, message), file=sys.stderr)
+            sys.exit(1)
+    app.run(main, flags_parser=_parse_flags)
