@@ -2,14 +2,31 @@
 
 `impl` is "ref", "custom" or "auto". Only the reference implementation exists until a
 custom-op library registers itself with `register_custom`; "auto" then prefers it.
+Inside `reference_only()` (used for SavedModel export and XLA) every op uses the reference.
 """
 
+import contextlib
+import threading
+
 _CUSTOM = {}
+_STATE = threading.local()
 
 
 def register_custom(op_name, fn):
     """Make `fn` the custom kernel for `op_name` (called by the custom-op loader)."""
     _CUSTOM[op_name] = fn
+
+
+@contextlib.contextmanager
+def reference_only():
+    """Within this block "auto" and "custom" both resolve to the reference implementation:
+    graphs traced here contain only core TF ops (for SavedModel export / TF Serving and XLA)."""
+    previous = getattr(_STATE, "reference_only", False)
+    _STATE.reference_only = True
+    try:
+        yield
+    finally:
+        _STATE.reference_only = previous
 
 
 def select(op_name, impl, x):
@@ -21,7 +38,7 @@ def select(op_name, impl, x):
     del x  # Device-based selection arrives with the custom-op library.
     if impl not in ("auto", "ref", "custom"):
         raise ValueError("impl must be 'auto', 'ref' or 'custom', got %r" % (impl,))
-    if impl == "ref":
+    if impl == "ref" or getattr(_STATE, "reference_only", False):
         return None
     fn = _CUSTOM.get(op_name)
     if fn is None and impl == "custom":
