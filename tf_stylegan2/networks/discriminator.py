@@ -33,7 +33,7 @@ class Discriminator(keras.Model):
         nf = common.channels_rule(fmap_base, fmap_decay, fmap_min, fmap_max)
 
         conv_kwargs = dict(activation=activation, resample_filter=self.resample_filter, conv_clamp=conv_clamp)
-        self.blocks = []
+        blocks = []
         for r in range(self.log2_res, 2, -1):
             s = "%dx%d" % (2 ** r, 2 ** r)
             block = dict(res=r,
@@ -44,7 +44,8 @@ class Discriminator(keras.Model):
             if architecture == "resnet":
                 block["skip"] = Conv2dLayer(nf(r - 1), nf(r - 2), 1, bias=False, down=2,
                                             resample_filter=self.resample_filter, name=s + "_Skip")
-            self.blocks.append(block)
+            blocks.append(block)
+        self.blocks = blocks  # assigned complete: Keras tracks the layers of dicts present at assignment
         self.fromrgb4 = (Conv2dLayer(self.img_channels, nf(1), 1, name="4x4_FromRGB", **conv_kwargs)
                          if architecture == "skip" else None)
         self.mbstd = (MinibatchStddev(self.mbstd_group_size, self.mbstd_num_features, name="4x4_MinibatchStddev")
