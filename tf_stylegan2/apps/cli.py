@@ -40,13 +40,14 @@ def normalize_flag_spellings(argv, flag_values=FLAGS):
     use dashed names, absl defines underscored ones). `--no-flag` booleans are handled too."""
     out = []
     for arg in argv:
-        m = re.match(r"^(--?)(no)?([A-Za-z0-9][A-Za-z0-9_-]*)(=.*)?$", arg) if arg.startswith("--") else None
-        if m and "-" in m.group(3):
-            name = m.group(3).replace("-", "_")
+        m = re.match(r"^(--?)([A-Za-z0-9][A-Za-z0-9_-]*)(=.*)?$", arg) if arg.startswith("--") else None
+        if m and "-" in m.group(2):
+            name = m.group(2).replace("-", "_")
+            # the name as given first: --noise-mode is a flag, not the negation of a boolean "ise_mode"
             if name in flag_values:
-                arg = "%s%s%s%s" % (m.group(1), m.group(2) or "", name, m.group(4) or "")
-            elif m.group(2) is None and m.group(3).startswith("no-") and m.group(3)[3:].replace("-", "_") in flag_values:
-                arg = "%sno%s%s" % (m.group(1), m.group(3)[3:].replace("-", "_"), m.group(4) or "")
+                arg = "%s%s%s" % (m.group(1), name, m.group(3) or "")
+            elif name.startswith("no") and name[2:].lstrip("_") in flag_values:
+                arg = "%sno%s%s" % (m.group(1), name[2:].lstrip("_"), m.group(3) or "")
         out.append(arg)
     return out
 

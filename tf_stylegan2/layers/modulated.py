@@ -14,17 +14,36 @@ import tensorflow as tf
 from tf_stylegan2 import ops
 
 FUSED_MODCONV_CHOICES = ("auto", True, False)
+REDUCED_PRECISION_CLAMP = 256.0  # StyleGAN2-ADA's conv_clamp, applied when computing below float32
 
 
-def choose_fused(fused_modconv):
-    """Resolve `fused_modconv` ("auto"/True/False) to a bool.
+def choose_fused(fused_modconv, x_shape=None, weight_shape=None, up=1):
+    """Resolve `fused_modconv` ("auto"/True/False) to a bool for input `x_shape` `[N, H, W, I]`
+    and weight `weight_shape` `[k, k, I, O]` (static dims, None where unknown).
 
-    "auto" picks the non-fused path: it is differentiable on every device without XLA and TF's
-    grouped convolution has no fast CPU kernel.
+    "auto" picks the fused path where it is a plain convolution (a static batch of 1) and its
+    per-sample weight (k*k*I*O values, modulated and demodulated) is smaller than the
+    activations the non-fused path scales (H*W*I in, H*up*W*up*O out): the high resolutions.
+    Otherwise the non-fused path: plain convolutions, differentiable on every device without
+    XLA, where the fused path would need a grouped convolution (no fast CPU kernel, and its
+    gradient runs on CPU only under XLA).
     """
     if fused_modconv not in FUSED_MODCONV_CHOICES:
         raise ValueError("fused_modconv must be 'auto', True or False, got %r" % (fused_modconv,))
-    return fused_modconv is True
+    if fused_modconv != "auto":
+        return fused_modconv
+    if x_shape is None or weight_shape is None or None in tuple(x_shape):
+        return False
+    n, h, w, in_ch = x_shape
+    k, _, _, out_ch = weight_shape
+    return n == 1 and h * w * (in_ch + up * up * out_ch) > k * k * in_ch * out_ch
+
+
+def effective_clamp(conv_clamp, dtype):
+    """The layer's `conv_clamp`, or `REDUCED_PRECISION_CLAMP` when unset and computing below float32."""
+    if conv_clamp is None and dtype != tf.float32:
+        return REDUCED_PRECISION_CLAMP
+    return conv_clamp
 
 
 def modulated_conv2d(x, weight, styles, demodulate=True, up=1, resample_filter=(1, 3, 3, 1), fused=False):
@@ -36,11 +55,12 @@ def modulated_conv2d(x, weight, styles, demodulate=True, up=1, resample_filter=(
       styles: `[N, I]` per-sample input-channel scales.
       demodulate: normalise each output channel's per-sample weight to unit L2 norm.
       up: 1, or 2 for a transposed conv + FIR upsampling (`ops.upsample_conv2d`).
-      fused: run as a grouped convolution (see module docstring).
+      fused: run with per-sample weights: a grouped convolution, a plain one for a static batch of 1.
     Returns:
-      `[N, H*up, W*up, O]`.
+      `[N, H*up, W*up, O]` in x's dtype (styles and demodulation are computed in float32, then cast).
     """
-    styles = tf.cast(styles, x.dtype)
+    styles = tf.cast(styles, tf.float32)
+    weight = tf.cast(weight, tf.float32)
     dcoefs = None
     if demodulate:
         # d[n, o] = rsqrt(sum_{kh, kw, i} (w[kh, kw, i, o] * s[n, i])^2 + 1e-8)
@@ -53,17 +73,20 @@ def modulated_conv2d(x, weight, styles, demodulate=True, up=1, resample_filter=(
         return tf.nn.conv2d(inp, w, strides=1, padding="SAME")
 
     if not fused:
-        x = x * styles[:, tf.newaxis, tf.newaxis, :]
-        x = conv(x, weight, groups=1)
+        x = x * tf.cast(styles, x.dtype)[:, tf.newaxis, tf.newaxis, :]
+        x = conv(x, tf.cast(weight, x.dtype), groups=1)
         if dcoefs is not None:
-            x = x * dcoefs[:, tf.newaxis, tf.newaxis, :]
+            x = x * tf.cast(dcoefs, x.dtype)[:, tf.newaxis, tf.newaxis, :]
         return x
 
     k, _, in_ch, out_ch = weight.shape
-    batch = tf.shape(x)[0]
     ww = weight[tf.newaxis] * styles[:, tf.newaxis, tf.newaxis, :, tf.newaxis]   # [N, k, k, I, O]
     if dcoefs is not None:
         ww = ww * dcoefs[:, tf.newaxis, tf.newaxis, tf.newaxis, :]
+    ww = tf.cast(ww, x.dtype)
+    if x.shape[0] == 1:
+        return conv(x, ww[0], groups=1)
+    batch = tf.shape(x)[0]
     ww = tf.reshape(tf.transpose(ww, [1, 2, 3, 0, 4]), [k, k, in_ch, -1])         # [k, k, I, N*O]
     h, w = tf.shape(x)[1], tf.shape(x)[2]
     xg = tf.reshape(tf.transpose(x, [1, 2, 0, 3]), [1, h, w, -1])                 # [1, H, W, N*I]
@@ -109,7 +132,8 @@ class SynthesisLayer(_StyledLayer):
     """Modulated 3x3 conv (optionally 2x up) + noise + bias + activation.
 
     `call(x [N, H, W, I], w [N, w_dim], noise [N or 1, H', W', 1] or None, gain)`
-    -> `[N, H', W', O]` with `H' = H * up`. Weights: `weight`, `mod_weight`, `mod_bias`,
+    -> `[N, H', W', O]` with `H' = H * up`, computed in x's dtype (below float32, clamped at
+    `REDUCED_PRECISION_CLAMP` when `conv_clamp` is unset). Weights: `weight`, `mod_weight`, `mod_bias`,
     `noise_strength` (scalar), `bias`.
     """
 
@@ -129,11 +153,13 @@ class SynthesisLayer(_StyledLayer):
 
     def call(self, x, w, noise=None, gain=1.0):
         x = modulated_conv2d(x, self.weight * self.weight_gain, self.styles(w), demodulate=True, up=self.up,
-                             resample_filter=self.resample_filter, fused=choose_fused(self.fused_modconv))
+                             resample_filter=self.resample_filter,
+                             fused=choose_fused(self.fused_modconv, x.shape, self.weight.shape, self.up))
         if noise is not None:
-            x = x + tf.cast(noise, x.dtype) * self.noise_strength
+            x = x + tf.cast(noise * self.noise_strength, x.dtype)
         _, _, act_gain = ops.resolve_activation(self.activation)
-        clamp = None if self.conv_clamp is None else self.conv_clamp * gain
+        conv_clamp = effective_clamp(self.conv_clamp, x.dtype)
+        clamp = None if conv_clamp is None else conv_clamp * gain
         return ops.fused_bias_act(x, self.bias, act=self.activation, gain=act_gain * gain, clamp=clamp)
 
     def get_config(self):
@@ -158,8 +184,8 @@ class ToRGBLayer(_StyledLayer):
 
     def call(self, x, w):
         x = modulated_conv2d(x, self.weight * self.weight_gain, self.styles(w), demodulate=False,
-                             fused=choose_fused(self.fused_modconv))
-        return ops.fused_bias_act(x, self.bias, clamp=self.conv_clamp)
+                             fused=choose_fused(self.fused_modconv, x.shape, self.weight.shape))
+        return ops.fused_bias_act(x, self.bias, clamp=effective_clamp(self.conv_clamp, x.dtype))
 
     def get_config(self):
         config = super().get_config()

@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from tf_stylegan2.networks import common
 from tf_stylegan2.networks.mapping import MappingNetwork
-from tf_stylegan2.networks.synthesis import SynthesisNetwork
+from tf_stylegan2.networks.synthesis import CompiledCalls, SynthesisNetwork, as_float_tensors, resolve_execution
 
 
 def mix_styles(w_row, w_col, col_styles):
@@ -44,11 +44,14 @@ def style_mask(col_styles, num_ws):
 
 
 class Generator(keras.Model):
-    """`call(z [N, z_dim], c=None, truncation_psi=1.0, truncation_cutoff=None, noise_mode="const", noise=None)
-    -> img [N, R, R, C]` float32 NHWC, about [-1, 1].
+    """`call(z [N, z_dim], c=None, truncation_psi=1.0, truncation_cutoff=None, noise_mode="const", noise=None,
+    precision="fp32") -> img [N, R, R, C]` float32 NHWC, about [-1, 1].
 
     Attributes: `z_dim, w_dim, c_dim, num_ws, img_resolution, img_channels`, sub-networks
-    `mapping` (`MappingNetwork`, holds `w_avg`) and `synthesis` (`SynthesisNetwork`).
+    `mapping` (`MappingNetwork`, holds `w_avg`) and `synthesis` (`SynthesisNetwork`), and
+    `execution` (that of `synthesis`): called eagerly, mapping + synthesis run as one cached
+    compiled graph per batch shape and static options; a tensor `truncation_psi` or a new psi
+    value does not retrace.
     """
 
     def __init__(self, mapping, synthesis, **kwargs):
@@ -62,6 +65,17 @@ class Generator(keras.Model):
         self.num_ws = synthesis.num_ws
         self.img_resolution, self.img_channels = synthesis.img_resolution, synthesis.img_channels
         self.built = True
+        self._compiled = CompiledCalls(super().__call__)
+
+    @property
+    def execution(self):
+        """"auto", "eager", "function" or "xla" for eager calls of G and G.synthesis."""
+        return self.synthesis.execution
+
+    @execution.setter
+    def execution(self, value):
+        resolve_execution(value)
+        self.synthesis.execution = value
 
     @classmethod
     def from_config(cls, config):
@@ -71,13 +85,27 @@ class Generator(keras.Model):
     def get_config(self):
         return dict(mapping=self.mapping.get_config(), synthesis=self.synthesis.get_config(), name=self.name)
 
-    def call(self, z, c=None, truncation_psi=1.0, truncation_cutoff=None, noise_mode="const", noise=None):
-        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
-        return self.synthesis(ws, noise_mode=noise_mode, noise=noise)
+    def __call__(self, z, c=None, truncation_psi=1.0, truncation_cutoff=None, noise_mode="const", noise=None,
+                 precision="fp32"):
+        execution = resolve_execution(self.execution)
+        kwargs = dict(truncation_cutoff=truncation_cutoff, noise_mode=noise_mode, precision=precision)
+        if execution == "eager" or not tf.executing_eagerly():
+            return super().__call__(z, c, truncation_psi=truncation_psi, noise=noise, **kwargs)
+        if not (isinstance(truncation_psi, (int, float)) and truncation_psi == 1):
+            truncation_psi = tf.convert_to_tensor(truncation_psi, tf.float32)
+        c = None if c is None else tf.convert_to_tensor(c, tf.float32)
+        return self._compiled(execution == "xla", self.synthesis.trace_key(), tf.convert_to_tensor(z, tf.float32), c,
+                              truncation_psi=truncation_psi, noise=as_float_tensors(noise), **kwargs)
 
-    def style_mix(self, w_row, w_col, col_styles, noise_mode="const", noise=None):
+    def call(self, z, c=None, truncation_psi=1.0, truncation_cutoff=None, noise_mode="const", noise=None,
+             precision="fp32"):
+        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+        return self.synthesis(ws, noise_mode=noise_mode, noise=noise, precision=precision)
+
+    def style_mix(self, w_row, w_col, col_styles, noise_mode="const", noise=None, precision="fp32"):
         """Render `w_row` with the `col_styles` layers taken from `w_col`: `-> [N, R, R, C]`."""
-        return self.synthesis(mix_styles(w_row, w_col, col_styles), noise_mode=noise_mode, noise=noise)
+        return self.synthesis(mix_styles(w_row, w_col, col_styles), noise_mode=noise_mode, noise=noise,
+                              precision=precision)
 
     def official_weights(self):
         """`{component/name: (variable, layout)}` with components `""` (G-level), `mapping`, `synthesis`."""

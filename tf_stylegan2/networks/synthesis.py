@@ -1,4 +1,5 @@
-"""Synthesis network w -> image, architectures 'orig', 'skip' and 'resnet' (spec §2.3)."""
+"""Synthesis network w -> image, architectures 'orig', 'skip' and 'resnet' (spec §2.3),
+and the compiled execution that eager calls of the networks dispatch to."""
 
 import keras
 import numpy as np
@@ -10,11 +11,65 @@ from tf_stylegan2.networks import common
 
 ARCHITECTURES = ("orig", "skip", "resnet")
 NOISE_MODES = ("const", "random", "none")
+EXECUTION_MODES = ("auto", "eager", "function", "xla")
+PRECISIONS = {"fp32": tf.float32, "fp16": tf.float16, "bf16": tf.bfloat16}
+NUM_REDUCED_PRECISION_RES = 4  # like StyleGAN2-ADA's num_fp16_res: only the 4 highest resolutions
+
+
+def resolve_execution(execution):
+    """"auto"/"eager"/"function"/"xla" -> "eager", "function" or "xla".
+
+    "auto" is "function" (a `tf.function` graph): on CPU, TF's oneDNN convolutions beat XLA's
+    (see benchmarks/bench_generator.py).
+    """
+    if execution not in EXECUTION_MODES:
+        raise ValueError("execution must be one of %s, got %r" % (EXECUTION_MODES, execution))
+    return "function" if execution == "auto" else execution
+
+
+class CompiledCalls:
+    """`tf.function`s of a network's graph code, for eager callers.
+
+    One function per (XLA or not, `key`); `key` names network state that changes the traced
+    graph (e.g. the modulated layers' `fused_modconv`). Each function keeps TF's own trace cache
+    per input shapes and Python arguments: a new batch shape traces once, repeated shapes reuse
+    their graph. Shapes stay static (no `reduce_retracing`): the batch-1 fused path, custom ops
+    and XLA all want them. (`ops.dispatch` picks the reference ops while tracing for XLA.)
+    """
+
+    def __init__(self, fn):
+        self._fn = fn
+        self._functions = {}
+
+    def __call__(self, xla, key, *args, **kwargs):
+        fn = self._functions.get((xla, key))
+        if fn is None:
+            fn = tf.function(self._fn, jit_compile=xla)
+            self._functions[(xla, key)] = fn
+        return fn(*args, **kwargs)
+
+
+def as_float_tensors(values):
+    """A noise override list for a compiled call: arrays -> float32 tensors; tensors, variables
+    (keep their gradients) and None pass through. None -> None."""
+    if values is None:
+        return None
+    return [v if v is None or isinstance(v, (tf.Tensor, tf.Variable)) else tf.convert_to_tensor(v, tf.float32)
+            for v in values]
 
 
 class SynthesisNetwork(keras.Model):
-    """`call(ws [N, num_ws, w_dim], noise_mode="const", noise=None) -> img [N, R, R, img_channels]`
-    (NHWC, about [-1, 1], unclipped).
+    """`call(ws [N, num_ws, w_dim], noise_mode="const", noise=None, precision="fp32")
+    -> img [N, R, R, img_channels]` (float32 NHWC, about [-1, 1], unclipped).
+
+    Called eagerly, the network runs as a cached compiled graph chosen by the attribute
+    `execution` ("auto", "eager", "function" or "xla"; see `resolve_execution`); the first call
+    with a new batch shape traces, repeated calls reuse the graph. Called inside a caller's
+    `tf.function`, it is plain graph code.
+
+    `precision` "fp16"/"bf16" computes the blocks of the 4 highest resolutions in that dtype
+    (weights and activations cast, convolution outputs clamped to ±256 like StyleGAN2-ADA's
+    `conv_clamp`), accumulating the image in float32.
 
     Layer `i` (0 = the 4x4 conv, then Conv0_up / Conv1 per block) reads `ws[:, i]`; the ToRGB of
     resolution `2^r` reads `ws[:, 2r-3]`, so `num_ws = 2*log2(R) - 2`. Noise for conv layer `i`:
@@ -42,7 +97,7 @@ class SynthesisNetwork(keras.Model):
                             conv_clamp=conv_clamp, fused_modconv=fused_modconv)
         rgb_kwargs = dict(w_dim=self.w_dim, conv_clamp=conv_clamp, fused_modconv=fused_modconv)
         self.const = ConstInput(nf(1), name="4x4_Const")
-        self.blocks = [dict(res=2, conv1=SynthesisLayer(nf(1), nf(1), name="4x4_Conv", **layer_kwargs))]
+        blocks = [dict(res=2, conv1=SynthesisLayer(nf(1), nf(1), name="4x4_Conv", **layer_kwargs))]
         for r in range(3, self.log2_res + 1):
             s = "%dx%d" % (2 ** r, 2 ** r)
             block = dict(res=r,
@@ -51,13 +106,16 @@ class SynthesisNetwork(keras.Model):
             if architecture == "resnet":
                 block["skip"] = Conv2dLayer(nf(r - 2), nf(r - 1), kernel_size=1, bias=False, up=2,
                                             resample_filter=self.resample_filter, name=s + "_Skip")
-            self.blocks.append(block)
-        for block in self.blocks:
+            blocks.append(block)
+        for block in blocks:
             r = block["res"]
             if architecture == "skip" or r == self.log2_res:
                 block["torgb"] = ToRGBLayer(nf(r - 1), self.img_channels, name="%dx%d_ToRGB" % (2 ** r, 2 ** r),
                                             **rgb_kwargs)
+        self.blocks = blocks  # assigned complete: Keras tracks the layers of dicts present at assignment
         self.build()
+        self.execution = "auto"
+        self._compiled = CompiledCalls(super().__call__)
 
     def build(self, input_shape=None):
         self.const.build()
@@ -88,17 +146,32 @@ class SynthesisNetwork(keras.Model):
             return tf.random.normal([batch, size, size, 1])
         return None
 
-    def call(self, ws, noise_mode="const", noise=None):
+    def __call__(self, ws, noise_mode="const", noise=None, precision="fp32"):
+        execution = resolve_execution(self.execution)
+        if execution == "eager" or not tf.executing_eagerly():
+            return super().__call__(ws, noise_mode=noise_mode, noise=noise, precision=precision)
+        return self._compiled(execution == "xla", self.trace_key(), tf.convert_to_tensor(ws, tf.float32),
+                              noise_mode=noise_mode, noise=as_float_tensors(noise), precision=precision)
+
+    def trace_key(self):
+        """The layer settings a compiled graph depends on: each modulated layer's `fused_modconv`."""
+        return tuple(layer.fused_modconv for layer in self._flatten_layers() if hasattr(layer, "fused_modconv"))
+
+    def call(self, ws, noise_mode="const", noise=None, precision="fp32"):
         if noise_mode not in NOISE_MODES:
             raise ValueError("noise_mode must be one of %s, got %r" % (NOISE_MODES, noise_mode))
         if noise is not None and len(noise) != self.num_noise:
             raise ValueError("noise override needs %d entries (one per conv layer), got %d" % (self.num_noise, len(noise)))
+        if precision not in PRECISIONS:
+            raise ValueError("precision must be one of %s, got %r" % (sorted(PRECISIONS), precision))
         ws = tf.cast(ws, tf.float32)
         batch = tf.shape(ws)[0]
         x = self.const(batch)
         img = None
         for block in self.blocks:
             r = block["res"]
+            dtype = PRECISIONS[precision] if r > self.log2_res - NUM_REDUCED_PRECISION_RES else tf.float32
+            x = tf.cast(x, dtype)
             if r == 2:
                 x = block["conv1"](x, ws[:, 0], self._noise(0, batch, noise_mode, noise))
             else:
@@ -112,7 +185,7 @@ class SynthesisNetwork(keras.Model):
                 if img is not None:
                     img = ops.upsample2d(img, self.resample_filter)
             if "torgb" in block:
-                y = block["torgb"](x, ws[:, 2 * r - 3])
+                y = tf.cast(block["torgb"](x, ws[:, 2 * r - 3]), tf.float32)
                 img = y if img is None else img + y
         return img
 

@@ -7,7 +7,9 @@ for `Network` that just keeps its state dict); anything else is refused.
 """
 
 import io
+import math
 import pickle
+import struct
 
 import numpy as np
 
@@ -48,10 +50,30 @@ class _NdarrayType:
         raise NetworkPickleError("refused direct numpy.ndarray construction")
 
 
+class _PendingArray:
+    """What `numpy.core.multiarray._reconstruct` returns here; the pickle's BUILD then supplies
+    `(version, shape, dtype, is_fortran, raw bytes)`. The array is a read-only view of those bytes
+    (no copy: the unpickler's memo keeps the bytes alive anyway), swapped in by `validate_state`."""
+
+    def __init__(self):
+        self.array = None
+
+    def __setstate__(self, state):
+        if not (isinstance(state, tuple) and len(state) == 5):
+            raise NetworkPickleError("malformed numpy array state")
+        version, shape, dtype, fortran, raw = state
+        if (version != 1 or not isinstance(shape, tuple) or not all(isinstance(d, int) and d >= 0 for d in shape)
+                or not isinstance(dtype, np.dtype) or dtype.kind not in _NUMERIC_KINDS or not isinstance(raw, bytes)):
+            raise NetworkPickleError("malformed numpy array state")
+        if len(raw) != math.prod(shape) * dtype.itemsize:
+            raise NetworkPickleError("numpy array of shape %s has %d bytes of data" % (shape, len(raw)))
+        self.array = np.frombuffer(raw, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+
+
 def _safe_reconstruct(subtype, shape, dtype_code):
-    if subtype is not _NdarrayType:
-        raise NetworkPickleError("refused array subtype %r" % (subtype,))
-    return np.ndarray.__new__(np.ndarray, shape, dtype_code)
+    if subtype is not _NdarrayType or shape != (0,) or dtype_code != b"b":
+        raise NetworkPickleError("refused numpy array reconstruction %r" % ((subtype, shape, dtype_code),))
+    return _PendingArray()
 
 
 def _safe_scalar(dtype, data):
@@ -69,8 +91,13 @@ for _mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
     _ALLOWED[(_mod, "scalar")] = _safe_scalar
 
 
-class RestrictedUnpickler(pickle.Unpickler):
-    """Unpickler that resolves only the allow-listed globals above."""
+class RestrictedUnpickler(pickle._Unpickler):
+    """Unpickler that resolves only the allow-listed globals above.
+
+    Built on the pure-Python unpickler: its memo is a dict, so a forged `LONG_BINPUT 4e8` costs one
+    entry, where the C unpickler would allocate a memo table of that size (seconds and gigabytes).
+    Official pickles have few opcodes (the weights are single BINBYTES), so it is as fast here.
+    """
 
     def find_class(self, module, name):
         try:
@@ -80,10 +107,13 @@ class RestrictedUnpickler(pickle.Unpickler):
                                      % (module, name)) from None
 
 
-def _check_array(arr):
-    if isinstance(arr, np.ndarray) and arr.dtype.kind in _NUMERIC_KINDS:
-        return
-    raise NetworkPickleError("unexpected value of type %s where an array was expected" % type(arr).__name__)
+def _array(value):
+    """A variable's value: numpy scalar, or the array of a `_PendingArray`."""
+    if isinstance(value, np.generic):
+        return value
+    if isinstance(value, _PendingArray) and value.array is not None:
+        return value.array
+    raise NetworkPickleError("unexpected value of type %s where an array was expected" % type(value).__name__)
 
 
 def load_states(f):
@@ -97,7 +127,7 @@ def load_states(f):
     except NetworkPickleError:
         raise
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
-            OverflowError, MemoryError, UnicodeDecodeError, RecursionError) as e:
+            OverflowError, MemoryError, UnicodeDecodeError, RecursionError, struct.error) as e:
         raise NetworkPickleError("not a valid network pickle (%s: %s)" % (type(e).__name__, e)) from None
     if not isinstance(obj, tuple) or not obj or not all(isinstance(n, NetworkState) for n in obj):
         raise NetworkPickleError("expected a tuple of Network objects, got %s" % type(obj).__name__)
@@ -107,7 +137,8 @@ def load_states(f):
 
 
 def validate_state(net, path="network"):
-    """Check a NetworkState's structure recursively (keys, types, variables)."""
+    """Check a NetworkState's structure recursively (keys, types, variables) and turn its
+    pending arrays into (read-only) numpy arrays."""
     s = net.state
     if s is None:
         raise NetworkPickleError("%s has no state" % path)
@@ -120,9 +151,7 @@ def validate_state(net, path="network"):
     for item in s["variables"]:
         if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)):
             raise NetworkPickleError("%s has a malformed variable entry" % path)
-        value = item[1]
-        if not isinstance(value, np.generic):
-            _check_array(value)
+    s["variables"] = [(name, _array(value)) for name, value in s["variables"]]
     for name, comp in s["components"].items():
         if not isinstance(comp, NetworkState):
             raise NetworkPickleError("%s component %r is not a Network" % (path, name))

@@ -1,20 +1,45 @@
-"""Choice between the reference TF implementation of an op and a custom-op kernel.
+"""Choice between the reference TF implementation of an op and its custom-op kernel.
 
-`impl` is "ref", "custom" or "auto". Only the reference implementation exists until a
-custom-op library registers itself with `register_custom`; "auto" then prefers it.
-Inside `reference_only()` (used for SavedModel export and XLA) every op uses the reference.
+Every op takes `impl`:
+  "ref"    the reference implementation (plain TF ops);
+  "custom" the custom-op kernel; builds the library on first use if it is missing and raises
+           ValueError when it cannot be built or loaded, or has no kernel for the tensor;
+  "auto"   the default set by the environment variable `TF_STYLEGAN2_OPS` (auto|ref|custom,
+           default auto). Plain auto uses the custom kernel when the library is built, loads,
+           and has a kernel for the tensor's device and dtype; otherwise the reference, with one
+           warning line (logger `tf_stylegan2.ops`) on the first fallback. Auto never compiles.
+
+The reference is used, whatever `impl` says:
+  - inside `reference_only()`: wrap the tracing of anything exported (SavedModel, TF Serving)
+    in it, so the graph holds only core TF ops;
+  - while tracing a `tf.function(jit_compile=True)` (and anything it calls), detected with TF's
+    XLA control-flow context, because XLA cannot compile unknown ops.
 """
 
 import contextlib
+import logging
+import os
 import threading
+
+import tensorflow as tf
+from tensorflow.python.ops import control_flow_util
+
+ENV_VAR = "TF_STYLEGAN2_OPS"
+IMPLS = ("auto", "ref", "custom")
 
 _CUSTOM = {}
 _STATE = threading.local()
+_FALLBACK_WARNED = []
+_LOG = logging.getLogger("tf_stylegan2.ops")
 
 
-def register_custom(op_name, fn):
-    """Make `fn` the custom kernel for `op_name` (called by the custom-op loader)."""
-    _CUSTOM[op_name] = fn
+def register_custom(op_name, fn, has_kernel):
+    """Make `fn` the custom kernel for `op_name` (called by the custom-op loader).
+
+    `has_kernel(device_type, dtype)` says whether the library has a kernel for a tensor on a
+    device type ("CPU", "GPU") with a `tf.DType`.
+    """
+    _CUSTOM[op_name] = (fn, has_kernel)
 
 
 @contextlib.contextmanager
@@ -29,18 +54,51 @@ def reference_only():
         _STATE.reference_only = previous
 
 
+def default_impl():
+    """What impl="auto" means: the value of `TF_STYLEGAN2_OPS` ("auto" when unset)."""
+    impl = os.environ.get(ENV_VAR, "auto").strip().lower() or "auto"
+    if impl not in IMPLS:
+        raise ValueError("%s must be one of %s, got %r" % (ENV_VAR, ", ".join(IMPLS), impl))
+    return impl
+
+
+def in_xla_context():
+    """True while tracing a function that XLA will compile (`tf.function(jit_compile=True)`)."""
+    if tf.executing_eagerly():
+        return False
+    return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
+
+
 def select(op_name, impl, x):
     """Return the custom kernel to use for `op_name` on tensor `x`, or None for the reference.
 
     Raises:
-      ValueError: unknown `impl`, or "custom" requested but not available.
+      ValueError: unknown `impl`, or "custom" requested but not available for `x`.
     """
-    del x  # Device-based selection arrives with the custom-op library.
-    if impl not in ("auto", "ref", "custom"):
+    if impl not in IMPLS:
         raise ValueError("impl must be 'auto', 'ref' or 'custom', got %r" % (impl,))
-    if impl == "ref" or getattr(_STATE, "reference_only", False):
+    if impl == "auto":
+        impl = default_impl()
+    if impl == "ref" or getattr(_STATE, "reference_only", False) or in_xla_context():
         return None
-    fn = _CUSTOM.get(op_name)
-    if fn is None and impl == "custom":
-        raise ValueError("custom op %r is not available (custom-op library not built or loaded)" % op_name)
-    return fn
+    from tf_stylegan2.ops import custom  # Imported here: it registers itself with this module.
+    problem = custom.load(build=impl == "custom")
+    if problem is None:
+        fn, has_kernel = _CUSTOM[op_name]
+        device_type = _device_type(x)
+        if has_kernel(device_type, x.dtype):
+            return fn
+        problem = "no %s kernel for %s on %s" % (op_name, x.dtype.name, device_type)
+    if impl == "custom":
+        raise ValueError("custom op %r is not available: %s" % (op_name, problem))
+    if not _FALLBACK_WARNED:
+        _FALLBACK_WARNED.append(problem)
+        _LOG.warning("tf_stylegan2: using the reference ops (%s)", problem)
+    return None
+
+
+def _device_type(x):
+    """The device type `x` lives on; for a graph tensor without a device, where TF would place it."""
+    if x.device:
+        return tf.DeviceSpec.from_string(x.device).device_type or "CPU"
+    return "GPU" if tf.config.list_logical_devices("GPU") else "CPU"

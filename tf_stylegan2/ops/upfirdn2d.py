@@ -106,7 +106,13 @@ def _upfirdn2d_ref(x, f, upx, upy, downx, downy, padx0, padx1, pady0, pady1):
     """Reference upfirdn2d from plain TF ops; f is a 2-D numpy kernel."""
     channels = x.shape[-1]
     if channels is None:
-        raise ValueError("upfirdn2d needs a static channel count")
+        # Channels known only at run time (a grouped conv over a dynamic batch): filter them as a
+        # batch of 1-channel images, like TF1's [N*C, H, W, 1] layout.
+        shape = tf.shape(x)
+        y = tf.reshape(tf.transpose(x, [0, 3, 1, 2]), [-1, shape[1], shape[2], 1])
+        y = _upfirdn2d_ref(y, f, upx, upy, downx, downy, padx0, padx1, pady0, pady1)
+        out = tf.shape(y)
+        return tf.transpose(tf.reshape(y, [shape[0], shape[3], out[1], out[2]]), [0, 2, 3, 1])
     in_h, in_w = tf.shape(x)[1], tf.shape(x)[2]
     batch = tf.shape(x)[0]
 
@@ -115,6 +121,7 @@ def _upfirdn2d_ref(x, f, upx, upy, downx, downy, padx0, padx1, pady0, pady1):
         x = tf.pad(x, [[0, 0], [0, 0], [0, upy - 1], [0, 0], [0, upx - 1], [0, 0]])
         x = tf.reshape(x, [batch, in_h * upy, in_w * upx, channels])
 
+    # Pad explicitly: the depthwise conv's own explicit padding aborts in TF's fused depthwise+bias kernel.
     x = tf.pad(x, [[0, 0], [max(pady0, 0), max(pady1, 0)], [max(padx0, 0), max(padx1, 0)], [0, 0]])
     if min(padx0, padx1, pady0, pady1) < 0:
         h, w = tf.shape(x)[1], tf.shape(x)[2]
@@ -122,7 +129,11 @@ def _upfirdn2d_ref(x, f, upx, upy, downx, downy, padx0, padx1, pady0, pady1):
 
     kernel = np.tile(f[::-1, ::-1, np.newaxis, np.newaxis], [1, 1, channels, 1])
     kernel = tf.constant(kernel, dtype=x.dtype)
-    return tf.nn.depthwise_conv2d(x, kernel, strides=[1, downy, downx, 1], padding="VALID")
+    if downx == downy:
+        return tf.nn.depthwise_conv2d(x, kernel, strides=[1, downy, downx, 1], padding="VALID")
+    # TF's depthwise-conv gradient needs equal strides: filter at full rate, then decimate.
+    x = tf.nn.depthwise_conv2d(x, kernel, strides=[1, 1, 1, 1], padding="VALID")
+    return x[:, ::downy, ::downx, :]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -161,24 +172,47 @@ def upsample_conv2d(x, w, k=None, factor=2, gain=1, groups=1, impl="auto"):
     Args:
       x: `[N, H, W, groups*I]`.
       w: conv weight `[C, C, I, groups*O]` (HWIO, used as a cross-correlation kernel in the
-        equivalent zero-insertion form), C odd or even.
+        equivalent zero-insertion form), C odd or even; `groups` may be a tensor.
     Returns:
       `[N, H*factor, W*factor, groups*O]`.
     """
     ksize = int(w.shape[0])
+    w = tf.cast(w, x.dtype)
     f = setup_filter([1] * factor if k is None else k) * np.float32(gain * factor ** 2)
     p = (f.shape[0] - factor) - (ksize - 1)
-    if groups == 1:
-        # conv2d_transpose takes [C, C, O, I] and scatters, i.e. correlates with the flipped kernel.
-        n, h, wd = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2]
-        out_shape = tf.stack([n, (h - 1) * factor + ksize, (wd - 1) * factor + ksize, w.shape[3]])
-        wt = tf.transpose(w[::-1, ::-1], [0, 1, 3, 2])
-        x = tf.nn.conv2d_transpose(x, wt, out_shape, strides=factor, padding="VALID")
-    else:
-        # TF has no grouped conv2d_transpose: zero-insert, pad by C-1 and correlate with w.
-        x = upfirdn2d(x, np.ones([1, 1], np.float32), up=factor, pad=_same_pads(ksize - 1, ksize - factor), impl=impl)
-        x = tf.nn.conv2d(x, w, strides=1, padding="VALID")
-    return upfirdn2d(x, f, pad=_same_pads((p + 1) // 2 + factor - 1, p // 2 + 1), impl=impl)
+    x = _polyphase_conv_transpose(x, w, factor)
+    # The transposed conv spans (H-1)*factor + C rows; the polyphase result has zero rows past that.
+    extra = factor * -(-ksize // factor) - ksize
+    return upfirdn2d(x, f, pad=_same_pads((p + 1) // 2 + factor - 1, p // 2 + 1 - extra), impl=impl)
+
+
+def _polyphase_conv_transpose(x, w, factor):
+    """The zero-insertion form of a stride-`factor` transposed conv (insert zeros, pad by C-1,
+    correlate with `w [C, C, I, O']`), computed without multiplying zeros: output phase (a, b)
+    (rows a, a+factor, ...) is a stride-1 correlation of x with the taps `w[ta::factor, tb::factor]`
+    at input resolution, and `depth_to_space` interleaves the factor² phases. Grouped when
+    x has a multiple of I channels. `[N, H, W, G*I] -> [N, factor*(H+e), factor*(W+e), O']`
+    with `e = ceil(C/factor) - 1`.
+    """
+    ksize = int(w.shape[0])
+    extra = -(-ksize // factor) - 1
+    taps = []
+    for a in range(factor):
+        t0 = (ksize - 1 - a) % factor
+        shift = (a + t0 - ksize + 1) // factor          # input offset of the phase's first tap, <= 0
+        count = len(range(t0, ksize, factor))
+        taps.append((t0, -shift, extra + shift + count - 1))
+    phases = []
+    for ta, pad_top, pad_bottom in taps:
+        for tb, pad_left, pad_right in taps:
+            sub = w[ta::factor, tb::factor]
+            if sub.shape[0] == 0 or sub.shape[1] == 0:   # C < factor: this phase only sees inserted zeros
+                phases.append(None)
+                continue
+            pads = [[0, 0], [pad_top, pad_bottom], [pad_left, pad_right], [0, 0]]
+            phases.append(tf.nn.conv2d(x, sub, strides=1, padding=pads))
+    phases = [tf.zeros_like(phases[0]) if y is None else y for y in phases]
+    return tf.nn.depth_to_space(tf.concat(phases, axis=-1), factor)
 
 
 def conv_downsample2d(x, w, k=None, factor=2, gain=1, impl="auto"):

@@ -1,0 +1,1 @@
+"""Command-line converters (`python -m converters.convert_pkl`)."""

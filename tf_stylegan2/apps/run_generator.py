@@ -1,0 +1,219 @@
+"""`run_generator.py`: NVIDIA's generation apps (generate-images, style-mixing-example) plus
+per-layer latent mixing, network blending and rendering of latent files.
+
+Every subcommand writes into a new `<result_dir>/<NNNNN>-<subcommand>/` directory, created only
+after the arguments and inputs have been checked.
+"""
+
+import os
+import sys
+
+import numpy as np
+from absl import flags
+
+import tf_stylegan2 as sg
+from tf_stylegan2 import blending, converted, generation, latents
+from tf_stylegan2.apps import cli
+from tf_stylegan2.apps.files import atomic_directory, create_run_dir, save_png
+from tf_stylegan2.apps.progress import Progress
+
+FLAGS = flags.FLAGS
+
+# allow_override: other apps define some of the same names (network, result_dir, seeds, ...) with
+# other defaults; a process that runs several apps (the test suite) redefines each app's flags in its main.
+_ARGS = dict(allow_override=True)
+PREVIEW_COUNT = 9
+
+
+def define_flags():
+    """Define this app's flags (called from `main`, so importing the module defines none)."""
+    flags.DEFINE_string("network", None, "Network: pickle path, URL, gdrive: alias, converted or SavedModel directory; "
+                        "blend-networks: the network giving the low-resolution layers, mapping and noise", **_ARGS)
+    flags.DEFINE_string("seeds", None, "generate-images: seeds, e.g. '1,5,7', '10-20' or '1-3,7'", **_ARGS)
+    flags.DEFINE_float("truncation_psi", None, "Truncation psi (default 0.5 as the original; 1 = no truncation)",
+                       **_ARGS)
+    flags.DEFINE_enum("noise_mode", None, generation.NOISE_MODES,
+                      "Noise: seeded (TF1 generate-images, its default), const (stored buffers; style mixing default), "
+                      "random or none", **_ARGS)
+    flags.DEFINE_integer("class", None, "Class index for conditional networks", lower_bound=0, **_ARGS)
+    flags.DEFINE_string("result_dir", "results", "Root directory for the numbered run directories", **_ARGS)
+    flags.DEFINE_integer("batch_size", 4, "Images rendered per batch", lower_bound=1, **_ARGS)
+    flags.DEFINE_string("row_seeds", None, "style-mixing-example: row seeds", **_ARGS)
+    flags.DEFINE_string("col_seeds", None, "style-mixing-example: column seeds", **_ARGS)
+    flags.DEFINE_string("col_styles", "0-6", "style-mixing-example: layers taken from the column seeds", **_ARGS)
+    flags.DEFINE_string("latent1", None, "mix-latents: first latent file (.npy [num_ws, w_dim] / [1, num_ws, w_dim] "
+                        "or projected_w.npz)", **_ARGS)
+    flags.DEFINE_string("latent2", None, "mix-latents: second latent file", **_ARGS)
+    flags.DEFINE_list("weights", ["0.5"], "mix-latents: latent1's share per layer; fewer than num_ws pad with the last",
+                      **_ARGS)
+    flags.DEFINE_list("latents", None, "generate-from-latents: latent files (.npy / .npz)", **_ARGS)
+    flags.DEFINE_string("high_res_network", None, "blend-networks: the network giving the high-resolution layers",
+                        **_ARGS)
+    flags.DEFINE_integer("resolution", None, "blend-networks: switch resolution (4 .. img_resolution)", **_ARGS)
+    flags.DEFINE_integer("level", 0, "blend-networks: switch at the resolution's first (0) or second (1) layer",
+                         **_ARGS)
+    flags.DEFINE_float("blend_width", None, "blend-networks: width of a sigmoid transition (default: hard switch)",
+                       **_ARGS)
+    flags.DEFINE_integer("seed", 0, "blend-networks: seed of the 9 preview latents (RandomState(seed).randn(9, z_dim))",
+                         **_ARGS)
+
+
+def _require(*names):
+    missing = ["--" + n.replace("_", "-") for n in names if FLAGS[n].value in (None, "", [])]
+    if missing:
+        raise cli.CommandError("%s required" % ", ".join(missing))
+
+
+def _generator(path):
+    return sg.load_network(path).G_ema
+
+
+def _flag_or(name, default):
+    return default if FLAGS[name].value is None else FLAGS[name].value
+
+
+def _unseeded_noise_mode():
+    """--noise_mode where images do not come from one seed each: const unless given, seeded is an error."""
+    noise_mode = _flag_or("noise_mode", "const")
+    if noise_mode == "seeded":
+        raise cli.CommandError("--noise-mode seeded applies to generate-images only; use const, random or none")
+    return noise_mode
+
+
+def _save_batch(run_dir, names, images, progress):
+    for name, img in zip(names, images):
+        save_png(os.path.join(run_dir, name), img)
+    progress.update(len(names))
+
+
+def generate_images():
+    """`seed%04d.png` per seed; TF1 defaults: psi 0.5, seeded noise."""
+    _require("network", "seeds")
+    seeds = cli.parse_int_list(FLAGS.seeds, "seed")
+    G = _generator(FLAGS.network)
+    batches = generation.render_seeds(G, seeds, truncation_psi=_flag_or("truncation_psi", 0.5),
+                                      noise_mode=_flag_or("noise_mode", "seeded"), class_idx=FLAGS["class"].value,
+                                      batch_size=FLAGS.batch_size)
+    run_dir = create_run_dir(FLAGS.result_dir, "generate-images")
+    progress = Progress(total=len(seeds), desc="generate-images")
+    for batch, images in batches:
+        _save_batch(run_dir, ["seed%04d.png" % s for s in batch], images, progress)
+    progress.close()
+    print(run_dir)
+
+
+def style_mixing_example():
+    """Tiles `{row}-{col}.png` (sources `s-s.png`) and the official `grid.png`; psi 0.5, const noise."""
+    _require("network", "row_seeds", "col_seeds")
+    row_seeds = cli.parse_int_list(FLAGS.row_seeds, "row seed")
+    col_seeds = cli.parse_int_list(FLAGS.col_seeds, "column seed")
+    col_styles = cli.parse_int_list(FLAGS.col_styles, "style")
+    noise_mode = _unseeded_noise_mode()
+    G = _generator(FLAGS.network)
+    ws = generation.style_mixing_ws(G, row_seeds, col_seeds, col_styles, _flag_or("truncation_psi", 0.5),
+                                    FLAGS["class"].value)
+    run_dir = create_run_dir(FLAGS.result_dir, "style-mixing-example")
+    keys = list(ws)
+    tiles = {}
+    progress = Progress(total=len(keys), desc="style-mixing-example")
+    for batch in generation.batches(keys, FLAGS.batch_size):
+        images = generation.render_ws(G, np.stack([ws[k] for k in batch]), noise_mode)
+        tiles.update(zip(batch, images))
+        _save_batch(run_dir, ["%d-%d.png" % k for k in batch], images, progress)
+    progress.close()
+    save_png(os.path.join(run_dir, "grid.png"), generation.style_mixing_grid(tiles, row_seeds, col_seeds))
+    print(run_dir)
+
+
+def mix_latents():
+    """PaddleGAN mixing: `src1.mixing.png`, `src2.mixing.png`, `dst.mixing.png`, the mixed latent
+    `dst.mixing.npy` and `grid.png` (latent1 | mix | latent2); const noise unless given."""
+    _require("network", "latent1", "latent2")
+    noise_mode = _unseeded_noise_mode()
+    G = _generator(FLAGS.network)
+    w1, w2 = (_single_latent(path, G) for path in (FLAGS.latent1, FLAGS.latent2))
+    mixed = generation.mix_latents(w1, w2, _floats(FLAGS.weights, "--weights"))
+    images = generation.render_ws(G, np.concatenate([w1, w2, mixed]), noise_mode)
+    run_dir = create_run_dir(FLAGS.result_dir, "mix-latents")
+    for name, img in zip(["src1.mixing.png", "src2.mixing.png", "dst.mixing.png"], images):
+        save_png(os.path.join(run_dir, name), img)
+    latents.save_latents(os.path.join(run_dir, "dst.mixing.npy"), mixed)
+    save_png(os.path.join(run_dir, "grid.png"), generation.image_grid({(0, 0): images[0], (0, 1): images[2],
+                                                                        (0, 2): images[1]}, 1, 3))
+    print(run_dir)
+
+
+def _single_latent(path, G):
+    w = latents.load_latents(path, G.num_ws, G.w_dim)
+    if w.shape[0] != 1:
+        raise cli.CommandError("%s holds %d latents; mix-latents takes one per file" % (path, w.shape[0]))
+    return w
+
+
+def _floats(values, what):
+    try:
+        return [float(v) for v in values]
+    except ValueError:
+        raise cli.CommandError("%s must be numbers, got %s" % (what, ",".join(values))) from None
+
+
+def generate_from_latents():
+    """`<file stem>.png` per latent file (`<stem>-NN.png` for files holding several); const noise."""
+    _require("network", "latents")
+    noise_mode = _unseeded_noise_mode()
+    G = _generator(FLAGS.network)
+    jobs = []
+    for path in FLAGS.latents:
+        w = latents.load_latents(path, G.num_ws, G.w_dim)
+        stem = os.path.splitext(os.path.basename(path))[0]
+        names = [stem + ".png"] if len(w) == 1 else ["%s-%02d.png" % (stem, i) for i in range(len(w))]
+        jobs.extend(zip(names, w))
+    if len(set(name for name, _ in jobs)) != len(jobs):
+        raise cli.CommandError("latent files with the same name would overwrite each other's images")
+    run_dir = create_run_dir(FLAGS.result_dir, "generate-from-latents")
+    progress = Progress(total=len(jobs), desc="generate-from-latents")
+    for batch in generation.batches(jobs, FLAGS.batch_size):
+        _save_batch(run_dir, [name for name, _ in batch],
+                    generation.render_ws(G, np.stack([w for _, w in batch]), noise_mode), progress)
+    progress.close()
+    print(run_dir)
+
+
+def blend_networks():
+    """Blend two networks (spec §8) into the converted directory `<run dir>/network/` (G and D of
+    the low-resolution network, G_ema blended, as JP's pickle) and write `preview.png`: 9 latents
+    (JP: `RandomState(seed).randn(9, z_dim)`, no truncation) rendered by the low-resolution,
+    high-resolution and blended networks, one row each; const noise unless given."""
+    _require("network", "high_res_network", "resolution")
+    noise_mode = _unseeded_noise_mode()
+    low_nets = sg.load_network(FLAGS.network)
+    low, high = low_nets.G_ema, _generator(FLAGS.high_res_network)
+    blended = blending.blend_networks(low, high, FLAGS.resolution, FLAGS.level, FLAGS.blend_width)
+    z = np.random.RandomState(FLAGS.seed).randn(PREVIEW_COUNT, low.z_dim)
+    c = generation.class_labels(low, FLAGS["class"].value, PREVIEW_COUNT)
+    run_dir = create_run_dir(FLAGS.result_dir, "blend-networks")
+    with atomic_directory(os.path.join(run_dir, "network")) as tmp:
+        converted.save(low_nets._replace(G_ema=blended), tmp,
+                       source="blend-networks %s + %s" % (FLAGS.network, FLAGS.high_res_network))
+    cells = {}
+    for row, G in enumerate(Progress([low, high, blended], desc="blend-networks preview")):
+        images = generation.render_ws(G, G.mapping(z, c), noise_mode)
+        cells.update({(row, j): img for j, img in enumerate(images)})
+    save_png(os.path.join(run_dir, "preview.png"), generation.image_grid(cells, 3, PREVIEW_COUNT))
+    print(run_dir)
+
+
+SUBCOMMANDS = {
+    "generate-images": generate_images,
+    "style-mixing-example": style_mixing_example,
+    "mix-latents": mix_latents,
+    "generate-from-latents": generate_from_latents,
+    "blend-networks": blend_networks,
+}
+
+
+def main():
+    define_flags()
+    for flag in FLAGS.get_flags_for_module(__name__):  # --help lists the key flags of the script run
+        FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+    cli.run(SUBCOMMANDS)

@@ -1,0 +1,69 @@
+"""Latent (w) files: PaddleGAN / JP `.npy` `[num_ws, w_dim]` and StyleGAN2-ADA `projected_w.npz`.
+
+In memory latents are float32 `[n, num_ws, w_dim]` (the synthesis network's input).
+"""
+
+import os
+
+import numpy as np
+
+from tf_stylegan2.apps.files import save_npy, save_npz
+
+NPZ_KEY = "w"
+
+
+def load_latents(path, num_ws, w_dim):
+    """Read `.npy` (`[num_ws, w_dim]` or `[n, num_ws, w_dim]`) or `.npz` (key `w`, `[n, num_ws, w_dim]`).
+
+    Returns:
+      float32 `[n, num_ws, w_dim]`.
+    Raises:
+      OSError: unreadable file. ValueError: not a latent file, or a shape that does not fit
+      a network with `num_ws` layers of `w_dim`.
+    """
+    path = os.fspath(path)
+    try:
+        data = np.load(path, allow_pickle=False)
+    except ValueError as e:
+        raise ValueError("%s is not a .npy/.npz latent file (%s)" % (path, str(e).splitlines()[0])) from None
+    if isinstance(data, np.lib.npyio.NpzFile):
+        with data:
+            if NPZ_KEY not in data.files:
+                raise ValueError("%s has no array %r (arrays: %s)" % (path, NPZ_KEY, ", ".join(data.files) or "none"))
+            w = data[NPZ_KEY]
+    else:
+        w = data
+    shape = list(w.shape)
+    if w.ndim == 2:
+        w = w[np.newaxis]
+    if w.ndim != 3 or w.shape[1:] != (num_ws, w_dim) or w.shape[0] == 0:
+        raise ValueError("%s holds latents of shape %s; this network needs [%d, %d] or [n, %d, %d]"
+                         % (path, shape, num_ws, w_dim, num_ws, w_dim))
+    if not np.issubdtype(w.dtype, np.floating):
+        raise ValueError("%s holds %s values, expected floats" % (path, w.dtype))
+    return w.astype(np.float32)
+
+
+def save_latents(path, w):
+    """Write latents atomically; returns the path written.
+
+    A path ending in `.npz` gets key `w` `[n, num_ws, w_dim]` (StyleGAN2-ADA `projected_w.npz`).
+    Otherwise `.npy` is appended unless present, and the file holds `[num_ws, w_dim]` for one
+    latent (PaddleGAN / JP) or `[n, num_ws, w_dim]` for several.
+
+    Args:
+      w: `[num_ws, w_dim]` or `[n, num_ws, w_dim]` floats.
+    """
+    path = os.fspath(path)
+    w = np.asarray(w, np.float32)
+    if w.ndim == 2:
+        w = w[np.newaxis]
+    if w.ndim != 3:
+        raise ValueError("latents must be [num_ws, w_dim] or [n, num_ws, w_dim], got shape %s" % (list(w.shape),))
+    if path.endswith(".npz"):
+        save_npz(path, **{NPZ_KEY: w})
+        return path
+    if not path.endswith(".npy"):
+        path += ".npy"
+    save_npy(path, w[0] if w.shape[0] == 1 else w)
+    return path
