@@ -7,7 +7,8 @@ In one process: the GFLOP/s of a large fp32 matmul (the practical peak now), the
 `G(z)` per execution mode and batch size, the GFLOP per image counted from the architecture, the
 achieved GFLOP/s and its fraction of the peak, and the peak RSS of each configuration. The
 machine may be shared, so the peak is re-measured right before and after every timed call and
-each call's fraction uses the better of the two; the best call of `--repeats` is reported. `--profile` times every synthesis layer alone; `--precision`
+each call's fraction uses the better of the two; the best call of `--repeats` is reported.
+`--profile` times every synthesis layer alone (between peak measurements too); `--precision`
 also reports the image difference against float32.
 
 FLOP counting (multiply-adds count 2): convolutions as executed, up-convolutions at input
@@ -177,7 +178,8 @@ def precision_difference(G):
 
 def profile_layers(G, batch, flops, peak):
     """Each synthesis layer (and the skip-image upsampling) alone as a compiled function on
-    inputs of its real shapes: `[{layer, ms, gflop, gflops, fraction_of_peak}]`."""
+    inputs of its real shapes, between two matmul-peak measurements:
+    `[{layer, ms, gflop, gflops, peak_gflops, fraction_of_peak}]`."""
     syn = G.synthesis
     dtype = PRECISIONS[FLAGS.precision]
     w = tf.random.normal([batch, G.w_dim])
@@ -205,15 +207,16 @@ def profile_layers(G, batch, flops, peak):
             runs.append(("%dx%d_img_upsample" % (res, res),
                          tf.function(lambda x: sg.ops.upsample2d(x, syn.resample_filter)), img))
     gflop = dict(flops)
-    peak_gflops = peak()
     rows = []
     for name, fn, x in Progress(runs, desc="profile"):
         fn(x).numpy()
+        before = peak()
         seconds = best_time(lambda: fn(x).numpy(), FLAGS.repeats)
+        peak_gflops = max(before, peak())
         g = gflop[name] * batch
-        rows.append(dict(layer=name, ms=seconds * 1e3, gflop=g, gflops=g / seconds,
+        rows.append(dict(layer=name, ms=seconds * 1e3, gflop=g, gflops=g / seconds, peak_gflops=peak_gflops,
                          fraction_of_peak=g / seconds / peak_gflops))
-    return dict(batch=batch, peak_gflops=peak_gflops, layers=rows)
+    return dict(batch=batch, layers=rows)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -238,12 +241,13 @@ def print_tables(result):
             result["precision"], d["max_abs"], d["mean_abs"]))
     if "profile" in result:
         p = result["profile"]
-        print("\nper-layer profile, batch %d (each layer alone; peak %.1f GFLOP/s)" % (p["batch"], p["peak_gflops"]))
-        print("%-24s %9s %8s %8s %8s %7s" % ("layer", "ms", "GFLOP", "GFLOP/s", "of peak", "time"))
+        print("\nper-layer profile, batch %d (each layer alone)" % p["batch"])
+        print("%-24s %9s %8s %8s %8s %8s %7s" % ("layer", "ms", "GFLOP", "GFLOP/s", "peak", "of peak", "time"))
         total = sum(r["ms"] for r in p["layers"])
         for r in p["layers"]:
-            print("%-24s %9.2f %8.2f %8.1f %7.1f%% %6.1f%%" % (r["layer"], r["ms"], r["gflop"], r["gflops"],
-                                                              100 * r["fraction_of_peak"], 100 * r["ms"] / total))
+            print("%-24s %9.2f %8.2f %8.1f %8.1f %7.1f%% %6.1f%%" % (
+                r["layer"], r["ms"], r["gflop"], r["gflops"], r["peak_gflops"], 100 * r["fraction_of_peak"],
+                100 * r["ms"] / total))
         print("%-24s %9.2f" % ("sum", total))
 
 
@@ -261,7 +265,7 @@ def main(argv):
         result = dict(network=FLAGS.network or FLAGS.preset, img_resolution=G.img_resolution,
                       gflop_per_image=gflop_per_image, precision=FLAGS.precision,
                       onednn_opts=os.environ.get("TF_ENABLE_ONEDNN_OPTS"), ops=dispatch.default_impl(),
-                      peak_gflops_start=peak(10), runs=[])
+                      peak_gflops_start=peak(5), runs=[])
         configs = [(m, b) for m in FLAGS.modes for b in batches]
         for mode, batch in Progress(configs, desc="benchmark"):
             result["runs"].append(bench_config(G, mode, batch, gflop_per_image, peak))

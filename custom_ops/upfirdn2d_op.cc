@@ -8,7 +8,8 @@
 #define EIGEN_USE_GPU
 #endif
 
-#include <cstring>
+#include <algorithm>
+#include <utility>
 #include <vector>
 
 #include "upfirdn2d.h"
@@ -107,55 +108,83 @@ Taps BuildTaps(int64_t in, int64_t out, int64_t up, int64_t down, int64_t pad0, 
   return t;
 }
 
-// Output rows [begin, end) of y (row = n * out_h + oy). Channels run in blocks of four vector
-// registers (GCC/Clang vector extensions), then a scalar tail. Always inlined, so that each
-// caller below compiles it for its own instruction set.
+// y_row += (x_row convolved with one filter row), without resampling along W (upx = downx = 1):
+// filter tap k adds w_k * (x_row shifted by k - padx0 pixels), a contiguous multiply-add. Where
+// all taps reach, FW taps (a compile-time count; 0 = any) go in one pass over y_row.
+template <int FW, typename T>
+inline __attribute__((always_inline)) void AddFilterRowTaps(const Upfirdn2dParams& p, const T* x_row, const T* f_row,
+                                                            T* y_row) {
+  const int64_t C = p.channels, fw = p.filter_w;
+  auto range = [&](int64_t k) {  // output pixels [lo, hi) that tap k reaches
+    return std::pair<int64_t, int64_t>(std::max<int64_t>(0, p.padx0 - k), std::min(p.out_w, p.in_w + p.padx0 - k));
+  };
+  auto add_tap = [&](int64_t k, int64_t lo, int64_t hi) {
+    const T w = f_row[fw - 1 - k];
+    T* __restrict out = y_row + lo * C;
+    const T* __restrict in = x_row + (lo + k - p.padx0) * C;
+    for (int64_t e = 0; e < (hi - lo) * C; ++e) out[e] += w * in[e];
+  };
+  if (FW == 0) {
+    for (int64_t k = 0; k < fw; ++k) add_tap(k, range(k).first, std::max(range(k).first, range(k).second));
+    return;
+  }
+  const int64_t lo_all = range(0).first, hi_all = std::max(lo_all, range(FW - 1).second);
+  for (int64_t k = 0; k < FW; ++k) {  // the borders, tap by tap
+    auto [lo, hi] = range(k);
+    add_tap(k, lo, std::min(hi, lo_all));
+    add_tap(k, std::max(lo, hi_all), std::max(hi, hi_all));
+  }
+  T w[FW];
+  const T* in[FW];
+  for (int k = 0; k < FW; ++k) {
+    w[k] = f_row[FW - 1 - k];
+    in[k] = x_row + (lo_all + k - p.padx0) * C;
+  }
+  T* __restrict out = y_row + lo_all * C;
+  for (int64_t e = 0; e < (hi_all - lo_all) * C; ++e) {
+    T acc = out[e];
+    for (int k = 0; k < FW; ++k) acc += w[k] * in[k][e];
+    out[e] = acc;
+  }
+}
+
+template <typename T>
+inline __attribute__((always_inline)) void AddFilterRow(const Upfirdn2dParams& p, const T* x_row, const T* f_row,
+                                                        T* y_row) {
+  switch (p.filter_w) {
+    case 2: return AddFilterRowTaps<2>(p, x_row, f_row, y_row);
+    case 3: return AddFilterRowTaps<3>(p, x_row, f_row, y_row);
+    case 4: return AddFilterRowTaps<4>(p, x_row, f_row, y_row);
+    default: return AddFilterRowTaps<0>(p, x_row, f_row, y_row);
+  }
+}
+
+// Output rows [begin, end) of y (row = n * out_h + oy). Each output row accumulates in place, one
+// filter row at a time: with AddFilterRow when W is not resampled, else every output pixel adds
+// w * (an input pixel's C channels) per tap. Contiguous loops that the compiler vectorises for
+// the caller's instruction set; always inlined, so each caller below compiles them for its target.
 template <typename T>
 inline __attribute__((always_inline)) void Rows(const Upfirdn2dParams& p, const Taps& ty, const Taps& tx, const T* x,
                                                 const T* f, T* y, int64_t begin, int64_t end) {
-  typedef T Vec __attribute__((vector_size(32)));
-  constexpr int64_t kLanes = 32 / sizeof(T), kBlock = 4 * kLanes;
-  const int64_t C = p.channels, full = C - C % kBlock;
-  auto load = [](const T* ptr) {
-    Vec v;
-    std::memcpy(&v, ptr, sizeof(Vec));
-    return v;
-  };
+  const int64_t C = p.channels;
   for (int64_t row = begin; row < end; ++row) {
     const int64_t n = row / p.out_h, oy = row % p.out_h;
-    const int64_t i0 = ty.start[oy], i1 = ty.start[oy + 1];
-    const T* x_n = x + n * p.in_h * p.in_w * C;
     T* y_row = y + row * p.out_w * C;
-    for (int64_t ox = 0; ox < p.out_w; ++ox) {
-      const int64_t j0 = tx.start[ox], j1 = tx.start[ox + 1];
-      T* out = y_row + ox * C;
-      for (int64_t c0 = 0; c0 < full; c0 += kBlock) {
-        Vec a0 = {}, a1 = {}, a2 = {}, a3 = {};
-        for (int64_t i = i0; i < i1; ++i) {
-          const T* x_row = x_n + ty.input[i] * p.in_w * C + c0;
-          const T* f_row = f + ty.filter[i] * p.filter_w;
-          for (int64_t j = j0; j < j1; ++j) {
-            const T w = f_row[tx.filter[j]];
-            const T* in = x_row + tx.input[j] * C;
-            a0 += w * load(in);
-            a1 += w * load(in + kLanes);
-            a2 += w * load(in + 2 * kLanes);
-            a3 += w * load(in + 3 * kLanes);
-          }
-        }
-        std::memcpy(out + c0, &a0, sizeof(Vec));
-        std::memcpy(out + c0 + kLanes, &a1, sizeof(Vec));
-        std::memcpy(out + c0 + 2 * kLanes, &a2, sizeof(Vec));
-        std::memcpy(out + c0 + 3 * kLanes, &a3, sizeof(Vec));
+    std::fill(y_row, y_row + p.out_w * C, T(0));
+    for (int64_t i = ty.start[oy]; i < ty.start[oy + 1]; ++i) {
+      const T* x_row = x + (n * p.in_h + ty.input[i]) * p.in_w * C;
+      const T* f_row = f + ty.filter[i] * p.filter_w;
+      if (p.upx == 1 && p.downx == 1) {
+        AddFilterRow(p, x_row, f_row, y_row);
+        continue;
       }
-      for (int64_t c = full; c < C; ++c) {
-        T acc = 0;
-        for (int64_t i = i0; i < i1; ++i) {
-          const T* x_row = x_n + ty.input[i] * p.in_w * C + c;
-          const T* f_row = f + ty.filter[i] * p.filter_w;
-          for (int64_t j = j0; j < j1; ++j) acc += f_row[tx.filter[j]] * x_row[tx.input[j] * C];
+      for (int64_t ox = 0; ox < p.out_w; ++ox) {
+        T* __restrict out = y_row + ox * C;
+        for (int64_t j = tx.start[ox]; j < tx.start[ox + 1]; ++j) {
+          const T w = f_row[tx.filter[j]];
+          const T* __restrict in = x_row + tx.input[j] * C;
+          for (int64_t c = 0; c < C; ++c) out[c] += w * in[c];
         }
-        out[c] = acc;
       }
     }
   }
@@ -177,7 +206,7 @@ __attribute__((target("avx2,fma"))) void RowsAvx2(const Upfirdn2dParams& p, cons
 }
 
 bool CpuHasAvx2Fma() {
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  static const bool has = (__builtin_cpu_init(), __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"));
   return has;
 }
 #endif

@@ -40,8 +40,9 @@ def test_execution_modes_match_reference(G, orig_ref, execution):
     try:
         z = orig_ref["z"].astype(np.float32)
         expected = nhwc(orig_ref["img_psi0.5_full_forward"])
-        np.testing.assert_allclose(G(z[:1], truncation_psi=0.5).numpy(), expected[:1], atol=IMG_ATOL)   # batch 1: top layers fused
-        np.testing.assert_allclose(G(z[1:3], truncation_psi=0.5).numpy(), expected[1:3], atol=IMG_ATOL)  # non-fused
+        # batch 1: the top layers run fused; batch 2: non-fused
+        np.testing.assert_allclose(G(z[:1], truncation_psi=0.5).numpy(), expected[:1], atol=IMG_ATOL)
+        np.testing.assert_allclose(G(z[1:3], truncation_psi=0.5).numpy(), expected[1:3], atol=IMG_ATOL)
         np.testing.assert_allclose(G.synthesis(orig_ref["w_psi1"][:2]).numpy(), nhwc(orig_ref["img_psi1_batched"][:2]),
                                    atol=IMG_ATOL)
     finally:
@@ -140,3 +141,14 @@ def test_benchmark_counts_flops_and_reports_json(G):
     bad = subprocess.run(cmd[:2] + ["--preset=config-f-256", "--network=x.pkl"], capture_output=True, text=True,
                          timeout=300, cwd=ROOT)
     assert bad.returncode == 1 and bad.stderr.strip().splitlines()[-1].startswith("bench_generator: error:")
+
+
+def test_auto_fused_modconv_rule():
+    from tf_stylegan2.layers.modulated import choose_fused
+    assert choose_fused("auto", (1, 1024, 1024, 32), (3, 3, 32, 32))         # activations >> weight
+    assert not choose_fused("auto", (1, 4, 4, 512), (3, 3, 512, 512))        # weight >> activations
+    assert not choose_fused("auto", (4, 1024, 1024, 32), (3, 3, 32, 32))     # would be a grouped conv
+    assert not choose_fused("auto", (None, 64, 64, 32), (3, 3, 32, 32))
+    assert choose_fused(True) and not choose_fused(False)
+    with pytest.raises(ValueError, match="fused_modconv"):
+        choose_fused("yes")

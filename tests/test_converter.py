@@ -162,7 +162,8 @@ class _Server:
     """HTTP server on 127.0.0.1 serving `files` {path: bytes} with Range support.
 
     `mode`: "ok", "short" (announces the full size, sends half, closes), "no_length" (no
-    Content-Length) or "oversized" (announces fewer bytes than a Range request returns).
+    Content-Length), "oversized" (announces fewer bytes than a Range request returns) or
+    "bad_range" (answers a Range request with a Content-Range of another start).
     """
 
     def __init__(self, files):
@@ -183,7 +184,8 @@ class _Server:
                 self.send_response(206 if start else 200)
                 if start:
                     total = len(data) - 7 if server.mode == "oversized" else len(data)
-                    self.send_header("Content-Range", "bytes %d-%d/%d" % (start, len(data) - 1, total))
+                    first = 0 if server.mode == "bad_range" else start
+                    self.send_header("Content-Range", "bytes %d-%d/%d" % (first, len(data) - 1, total))
                 if server.mode != "no_length":
                     self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -261,12 +263,13 @@ def test_unverifiable_or_failed_downloads_are_errors(tmp_path, server, mode, pat
     assert not [name for name in os.listdir(tmp_path) if not name.endswith(".part")]
 
 
-def test_resume_with_an_inconsistent_size_discards_the_partial_file(tmp_path, server, tiny_pickle):
+@pytest.mark.parametrize("mode, message", [("oversized", "larger than announced"), ("bad_range", "Content-Range")])
+def test_inconsistent_resume_discards_the_partial_file(tmp_path, server, mode, message):
     url = server.url + "/stylegan2/networks/tiny.pkl"
     server.mode = "short"
     with pytest.raises(OSError):
         sg.load_network(url, cache_dir=str(tmp_path))
-    server.mode = "oversized"
-    with pytest.raises(OSError, match="larger than announced"):
+    server.mode = mode
+    with pytest.raises(OSError, match=message):
         sg.load_network(url, cache_dir=str(tmp_path))
     assert os.listdir(tmp_path) == []

@@ -48,8 +48,9 @@ def zeros_if_none(grads, like):
 # ---------------------------------------------------------------------------------------------
 # upfirdn2d
 
-# (x shape, filter shape or "1d4", up, down, pad): every pad sign, up/down 1-3, per-axis factors,
-# odd/even/asymmetric kernels, channel counts around the kernel's 32-channel block.
+# (x shape, filter shape or "1d8", up, down, pad): every pad sign, up/down 1-3, per-axis factors,
+# odd/even/asymmetric kernels of widths 1-6 (the kernel specialises widths 2-4 without resampling
+# along W), channel counts from 1 to 64.
 UPFIRDN_CASES = [
     ((2, 7, 9, 5), (1, 1), 1, 1, (0, 0, 0, 0)),
     ((1, 8, 8, 3), (4, 4), 2, 1, (2, 1, 2, 1)),
@@ -59,6 +60,9 @@ UPFIRDN_CASES = [
     ((3, 6, 6, 1), (2, 5), 3, 3, (-3, -2, 0, 2)),
     ((1, 5, 12, 64), (1, 6), (1, 2), (2, 1), (0, 3, 2, -1)),
     ((2, 8, 8, 33), "1d8", 2, 2, (4, 3, 4, 3)),
+    ((2, 9, 10, 40), (3, 3), 1, 1, (-1, 2, 1, 1)),
+    ((1, 6, 7, 17), (2, 4), (1, 2), 1, (4, -1, 1, 2)),
+    ((1, 3, 2, 9), (2, 4), 1, 1, (5, 4, 1, 0)),            # no output pixel sees every tap
 ]
 
 
@@ -252,6 +256,9 @@ def test_kernels_reject_bad_arguments(lib):
     for xx, b, xref, dy, attrs in bad_bias_act:
         with pytest.raises(tf.errors.InvalidArgumentError):
             lib.stylegan2_fused_bias_act(xx, b, xref, dy, act="lrelu", **attrs)
+    for impl in ("custom", "ref"):  # the Python API checks first: the same ValueError for both
+        with pytest.raises(ValueError, match="bias shape"):
+            ops.fused_bias_act(x, tf.zeros([3]), impl=impl)
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, 2])])
     def dynamic(v):  # shapes unknown at trace time: the kernel's own check fires at run time

@@ -89,7 +89,12 @@ def download(url, dest, progress=True, timeout=60):
         with urllib.request.urlopen(request, timeout=timeout) as resp:
             if offset and resp.status != 206:
                 offset = 0  # the server ignored the Range header: start over
-            total = _total_size(resp, offset)
+            try:
+                total = _total_size(resp, offset)
+            except OSError:
+                if offset:
+                    os.unlink(part)  # the resume does not fit the partial file: start over next time
+                raise
             bar = Progress(total=total, desc="download %s" % url.rsplit("/", 1)[-1]) if progress else None
             if bar:
                 bar.update(offset)

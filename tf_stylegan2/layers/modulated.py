@@ -51,8 +51,9 @@ def modulated_conv2d(x, weight, styles, demodulate=True, up=1, resample_filter=(
 
     Args:
       x: `[N, H, W, I]`.
-      weight: `[k, k, I, O]` (HWIO), already multiplied by its runtime gain.
-      styles: `[N, I]` per-sample input-channel scales.
+      weight: `[k, k, I, O]` (HWIO).
+      styles: `[N, I]` per-sample input-channel scales (a constant gain of the weight may be
+        folded into them: only the products weight * style matter).
       demodulate: normalise each output channel's per-sample weight to unit L2 norm.
       up: 1, or 2 for a transposed conv + FIR upsampling (`ops.upsample_conv2d`).
       fused: run with per-sample weights: a grouped convolution, a plain one for a static batch of 1.
@@ -80,10 +81,8 @@ def modulated_conv2d(x, weight, styles, demodulate=True, up=1, resample_filter=(
         return x
 
     k, _, in_ch, out_ch = weight.shape
-    ww = weight[tf.newaxis] * styles[:, tf.newaxis, tf.newaxis, :, tf.newaxis]   # [N, k, k, I, O]
-    if dcoefs is not None:
-        ww = ww * dcoefs[:, tf.newaxis, tf.newaxis, tf.newaxis, :]
-    ww = tf.cast(ww, x.dtype)
+    scales = styles[:, :, tf.newaxis] if dcoefs is None else styles[:, :, tf.newaxis] * dcoefs[:, tf.newaxis, :]
+    ww = tf.cast(weight[tf.newaxis] * scales[:, tf.newaxis, tf.newaxis], x.dtype)  # [N, k, k, I, O], one pass
     if x.shape[0] == 1:
         return conv(x, ww[0], groups=1)
     batch = tf.shape(x)[0]
@@ -152,7 +151,7 @@ class SynthesisLayer(_StyledLayer):
         self.built = True
 
     def call(self, x, w, noise=None, gain=1.0):
-        x = modulated_conv2d(x, self.weight * self.weight_gain, self.styles(w), demodulate=True, up=self.up,
+        x = modulated_conv2d(x, self.weight, self.styles(w) * self.weight_gain, demodulate=True, up=self.up,
                              resample_filter=self.resample_filter,
                              fused=choose_fused(self.fused_modconv, x.shape, self.weight.shape, self.up))
         if noise is not None:
@@ -183,7 +182,7 @@ class ToRGBLayer(_StyledLayer):
         self.built = True
 
     def call(self, x, w):
-        x = modulated_conv2d(x, self.weight * self.weight_gain, self.styles(w), demodulate=False,
+        x = modulated_conv2d(x, self.weight, self.styles(w) * self.weight_gain, demodulate=False,
                              fused=choose_fused(self.fused_modconv, x.shape, self.weight.shape))
         return ops.fused_bias_act(x, self.bias, clamp=effective_clamp(self.conv_clamp, x.dtype))
 

@@ -105,9 +105,9 @@ def _separable_factors(f2d):
 
 @tf.autograph.experimental.do_not_convert
 def _fused_bias_act(x, b, act, alpha, gain, clamp, axis):
-    """`dispatch` convention: b None or 1-D along `axis`; clamp None or >= 0."""
+    """`dispatch` convention: b None or 1-D of x's dtype along `axis` (checked); clamp None or >= 0."""
     empty = tf.zeros([0], x.dtype)  # b when there is none, and the unused xref and dy inputs
-    b = empty if b is None else tf.cast(b, x.dtype)
+    b = empty if b is None else b
     return library().stylegan2_fused_bias_act(
         x, b, empty, empty, act=act, grad=0, alpha=alpha, gain=gain,
         clamp=-1.0 if clamp is None else clamp, axis=axis % max(x.shape.rank, 1))

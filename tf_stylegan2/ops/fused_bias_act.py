@@ -57,6 +57,11 @@ def fused_bias_act(x, b=None, act="linear", alpha=None, gain=None, clamp=None, a
     x = tf.convert_to_tensor(x)
     if clamp is not None and clamp < 0:
         raise ValueError("clamp must be None or >= 0, got %r" % (clamp,))
+    if b is not None:
+        b = tf.cast(b, x.dtype)
+        axis = axis % x.shape.rank
+        if b.shape.rank != 1 or b.shape[0] != x.shape[axis]:
+            raise ValueError("bias shape %s does not match x.shape[%d] = %s" % (b.shape, axis, x.shape[axis]))
     fn = dispatch.select("fused_bias_act", impl, x)
     if fn is not None:
         return fn(x, b, act, alpha, gain, clamp, axis)
@@ -65,10 +70,6 @@ def fused_bias_act(x, b=None, act="linear", alpha=None, gain=None, clamp=None, a
 
 def _fused_bias_act_ref(x, b, spec, alpha, gain, clamp, axis):
     if b is not None:
-        b = tf.cast(b, x.dtype)
-        axis = axis % x.shape.rank
-        if b.shape.rank != 1 or b.shape[0] != x.shape[axis]:
-            raise ValueError("bias shape %s does not match x.shape[%d] = %s" % (b.shape, axis, x.shape[axis]))
         x = x + tf.reshape(b, [-1] + [1] * (x.shape.rank - axis - 1))
     x = spec.func(x, alpha)
     if gain != 1:

@@ -172,12 +172,18 @@ def upsample_conv2d(x, w, k=None, factor=2, gain=1, groups=1, impl="auto"):
     Args:
       x: `[N, H, W, groups*I]`.
       w: conv weight `[C, C, I, groups*O]` (HWIO, used as a cross-correlation kernel in the
-        equivalent zero-insertion form), C odd or even; `groups` may be a tensor.
+        equivalent zero-insertion form), C odd or even.
+      groups: implied by the channel counts; an int is checked against them, a tensor (e.g. a
+        dynamic batch, for per-sample weights) is not.
     Returns:
       `[N, H*factor, W*factor, groups*O]`.
     """
     ksize = int(w.shape[0])
+    x = tf.convert_to_tensor(x)
     w = tf.cast(w, x.dtype)
+    if isinstance(groups, int) and x.shape[-1] is not None and x.shape[-1] != groups * w.shape[2]:
+        raise ValueError("upsample_conv2d: x has %d channels, expected groups (%d) * weight inputs (%d)"
+                         % (x.shape[-1], groups, w.shape[2]))
     f = setup_filter([1] * factor if k is None else k) * np.float32(gain * factor ** 2)
     p = (f.shape[0] - factor) - (ksize - 1)
     x = _polyphase_conv_transpose(x, w, factor)
