@@ -105,12 +105,20 @@ def synthesis_layout(kw):
     return out
 
 
-def discriminator_layout(kw):
+def discriminator_layout(kw, flavour="stylegan2"):
     res, ch, c = kw.get("resolution", 1024), kw.get("num_channels", 3), kw.get("label_size", 0)
     arch, nf = kw.get("architecture", "resnet"), _nf(kw)
-    mbstd = kw.get("mbstd_num_features", 1) if (kw.get("mbstd_group_size", 4) or 0) > 1 else 0
+    group = kw.get("mbstd_group_size", 4 if flavour == "stylegan2" else None)
+    mbstd = kw.get("mbstd_num_features", 1) if group is None or group > 1 else 0
     rl2 = int(np.log2(res))
     out = []
+    outputs = max(c, 1)
+    if flavour == "ada" and c:
+        # D_main's label projection (LabelEmbed, Mapping{i}) is created first; Output gives cmap.
+        outputs = kw.get("mapping_fmaps") or nf(0)
+        out += [("LabelEmbed/weight", (c, outputs)), ("LabelEmbed/bias", (outputs,))]
+        for i in range(kw.get("mapping_layers", 0)):
+            out += [("Mapping%d/weight" % i, (outputs, outputs)), ("Mapping%d/bias" % i, (outputs,))]
 
     def fromrgb(s, r):
         return [(s + "/FromRGB/weight", (1, 1, ch, nf(r - 1))), (s + "/FromRGB/bias", (nf(r - 1),))]
@@ -123,7 +131,7 @@ def discriminator_layout(kw):
     out += fromrgb("4x4", 2) if arch == "skip" else []
     return out + [("4x4/Conv/weight", (3, 3, nf(1) + mbstd, nf(1))), ("4x4/Conv/bias", (nf(1),)),
                   ("4x4/Dense0/weight", (nf(1) * 16, nf(0))), ("4x4/Dense0/bias", (nf(0),)),
-                  ("Output/weight", (nf(0), max(c, 1))), ("Output/bias", (max(c, 1),))]
+                  ("Output/weight", (nf(0), outputs)), ("Output/bias", (outputs,))]
 
 
 def _values(rng, layout, lrmul=1.0):
@@ -161,7 +169,7 @@ def build(resolution=8, flavour="stylegan2", label_size=0, G_args=None, D_args=N
         top = ([("lod", np.float32(0.0))] if flavour == "stylegan2" else []) + top
         return Network(_state(name, G_kwargs, dict(synthesis=syn, mapping=mapping), "G_main", top))
 
-    D = Network(_state("D", D_kwargs, {}, FUNCS[flavour]["D"], _values(rng, discriminator_layout(D_kwargs))))
+    D = Network(_state("D", D_kwargs, {}, FUNCS[flavour]["D"], _values(rng, discriminator_layout(D_kwargs, flavour))))
     return generator("G"), D, generator("Gs")
 
 

@@ -123,7 +123,7 @@ def test_unknown_kwargs_variables_and_functions_stop_the_import_naming_them(tmp_
 
 
 @pytest.mark.parametrize("D_args, message", [
-    (dict(label_size=3), "label_size"), (dict(mbstd_group_size=None), "mbstd_group_size"),
+    (dict(mbstd_group_size=1), "mbstd_group_size"),
     (dict(use_spectral_norm=True), "use_spectral_norm"), (dict(use_pagan=True), "use_pagan"),
 ])
 def test_unsupported_ada_discriminators_are_named(tmp_path, D_args, message):
@@ -273,3 +273,30 @@ def test_inconsistent_resume_discards_the_partial_file(tmp_path, server, mode, m
     with pytest.raises(OSError, match=message):
         sg.load_network(url, cache_dir=str(tmp_path))
     assert os.listdir(tmp_path) == []
+
+
+def test_ada_conditional_discriminator_projects_the_label(tmp_path):
+    """StyleGAN2-ADA `D_main` with labels: score = sum(features * cmap) / sqrt(cmap_dim), cmap from
+    `LabelEmbed` (normalised) and `Mapping{i}` (lr multiplier 0.1); mbstd over the whole minibatch."""
+    D_args = dict(fmap_base=64, fmap_max=8, mapping_layers=2, mapping_fmaps=6)
+    path = official_writer.write(str(tmp_path / "network.pkl"), resolution=8, flavour="ada", label_size=3,
+                                 G_args=dict(fmap_base=64, fmap_max=8, **SMALL_G), D_args=D_args)
+    D = sg.load_network(path).D
+    assert (D.label_mode, D.cmap_dim, D.mbstd_group_size) == ("projection", 6, None)
+    with open(path, "rb") as f:
+        arrays = dict(load_states_from_bytes(f.read())[1].state["variables"])
+
+    c = np.eye(3, dtype=np.float32)[[0, 1, 2, 0]]
+    e = c @ (arrays["LabelEmbed/weight"] / np.sqrt(3)) + arrays["LabelEmbed/bias"]
+    e = e / np.sqrt(np.mean(e ** 2, axis=1, keepdims=True) + 1e-8)
+    for i in range(2):
+        e = e @ (arrays["Mapping%d/weight" % i] * 0.1 / np.sqrt(6)) + arrays["Mapping%d/bias" % i] * 0.1
+        e = np.where(e >= 0, e, 0.2 * e) * np.sqrt(2)
+    np.testing.assert_allclose(D.cmap(c).numpy(), e, rtol=1e-5, atol=1e-5)
+
+    img = np.random.RandomState(0).uniform(-1, 1, [4, 8, 8, 3]).astype(np.float32)
+    features = D.features(img).numpy()
+    np.testing.assert_allclose(D(img, c).numpy(), np.sum(features * e, axis=1, keepdims=True) / np.sqrt(6),
+                               rtol=1e-5, atol=1e-5)
+    # one minibatch-stddev group of 4: a sample's features depend on the other three
+    assert np.abs(D.features(img[:2]).numpy() - features[:2]).max() > 1e-6

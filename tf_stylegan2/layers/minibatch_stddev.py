@@ -8,19 +8,19 @@ class MinibatchStddev(keras.layers.Layer):
     """Append `num_features` channels holding the group-wise stddev of the features.
 
     `[N, H, W, C] -> [N, H, W, C + num_features]`. The group size is `min(group_size, N)`
-    and N must be divisible by it. As in TF, sample `g*M + m` belongs to group `m`
-    (M = N / G), i.e. groups are strided across the batch.
+    (the whole minibatch if `group_size` is None) and N must be divisible by it. As in TF,
+    sample `g*M + m` belongs to group `m` (M = N / G), i.e. groups are strided across the batch.
     """
 
     def __init__(self, group_size=4, num_features=1, **kwargs):
         super().__init__(**kwargs)
-        self.group_size = int(group_size)
+        self.group_size = None if group_size is None else int(group_size)
         self.num_features = int(num_features)
 
     def call(self, x):
         n = tf.shape(x)[0]
         _, h, w, c = x.shape
-        g = tf.minimum(self.group_size, n)
+        g = n if self.group_size is None else tf.minimum(self.group_size, n)
         f = self.num_features
         tf.debugging.assert_equal(n % g, 0, message="minibatch size must be divisible by the mbstd group size")
         y = tf.reshape(x, [g, -1, h, w, f, c // f])                     # [G, M, H, W, F, C/F]

@@ -7,30 +7,44 @@ import tensorflow as tf
 from tf_stylegan2 import ops
 from tf_stylegan2.layers import Conv2dLayer, DenseLayer, MinibatchStddev
 from tf_stylegan2.networks import common
+from tf_stylegan2.networks.mapping import normalize_2nd_moment
 from tf_stylegan2.networks.synthesis import ARCHITECTURES
+
+LABEL_MODES = ("onehot", "projection")
 
 
 class Discriminator(keras.Model):
     """`call(img [N, R, R, img_channels] in [-1, 1], c [N, c_dim] or None) -> score [N, 1]` (raw logits).
 
-    With labels the score is `sum(out * c, axis=1)` over the `c_dim` outputs (TF1 semantics).
-    Minibatch stddev groups `min(mbstd_group_size, N)` samples (N must be divisible by it).
+    Labels: `label_mode="onehot"` (StyleGAN2, `D_stylegan2`): `c_dim` outputs, score
+    `sum(out * c, axis=1)`. `"projection"` (StyleGAN2-ADA, `D_main`): the label is embedded
+    (`LabelEmbed`, normalised) and mapped (`mapping_layers` x `Mapping{i}`, lr multiplier
+    `mapping_lr_multiplier`) to `cmap [N, cmap_dim]`; score `sum(out * cmap, axis=1) / sqrt(cmap_dim)`.
+    Minibatch stddev groups `min(mbstd_group_size, N)` samples (None: the whole minibatch; N must
+    be divisible by the group size); it is off for a group size of 1 or `mbstd_num_features=0`.
     """
 
     def __init__(self, c_dim=0, img_resolution=1024, img_channels=3, architecture="resnet", fmap_base=16384,
                  fmap_decay=1.0, fmap_min=1, fmap_max=512, mbstd_group_size=4, mbstd_num_features=1,
-                 activation="lrelu", resample_filter=(1, 3, 3, 1), conv_clamp=None, **kwargs):
+                 activation="lrelu", resample_filter=(1, 3, 3, 1), conv_clamp=None, label_mode="onehot",
+                 cmap_dim=None, mapping_layers=0, mapping_lr_multiplier=0.1, **kwargs):
         super().__init__(**kwargs)
         if architecture not in ARCHITECTURES:
             raise ValueError("architecture must be one of %s, got %r" % (ARCHITECTURES, architecture))
+        if label_mode not in LABEL_MODES:
+            raise ValueError("label_mode must be one of %s, got %r" % (LABEL_MODES, label_mode))
         self.c_dim, self.img_resolution, self.img_channels = int(c_dim), int(img_resolution), int(img_channels)
         self.architecture = architecture
         self.fmap_base, self.fmap_decay, self.fmap_min, self.fmap_max = fmap_base, fmap_decay, fmap_min, fmap_max
-        self.mbstd_group_size, self.mbstd_num_features = int(mbstd_group_size), int(mbstd_num_features)
+        self.mbstd_group_size = None if mbstd_group_size is None else int(mbstd_group_size)
+        self.mbstd_num_features = int(mbstd_num_features)
+        self.label_mode, self.mapping_layers = label_mode, int(mapping_layers)
+        self.mapping_lr_multiplier = float(mapping_lr_multiplier)
         self.activation, self.conv_clamp = activation, conv_clamp
         self.resample_filter = [float(v) for v in resample_filter]
         self.log2_res = common.resolution_log2(self.img_resolution)
         nf = common.channels_rule(fmap_base, fmap_decay, fmap_min, fmap_max)
+        self.cmap_dim = int(cmap_dim or nf(0)) if label_mode == "projection" else None
 
         conv_kwargs = dict(activation=activation, resample_filter=self.resample_filter, conv_clamp=conv_clamp)
         blocks = []
@@ -48,12 +62,18 @@ class Discriminator(keras.Model):
         self.blocks = blocks  # assigned complete: Keras tracks the layers of dicts present at assignment
         self.fromrgb4 = (Conv2dLayer(self.img_channels, nf(1), 1, name="4x4_FromRGB", **conv_kwargs)
                          if architecture == "skip" else None)
+        use_mbstd = self.mbstd_num_features > 0 and (self.mbstd_group_size is None or self.mbstd_group_size > 1)
         self.mbstd = (MinibatchStddev(self.mbstd_group_size, self.mbstd_num_features, name="4x4_MinibatchStddev")
-                      if self.mbstd_group_size > 1 else None)
+                      if use_mbstd else None)
         extra = self.mbstd_num_features if self.mbstd else 0
         self.conv4 = Conv2dLayer(nf(1) + extra, nf(1), 3, name="4x4_Conv", **conv_kwargs)
         self.dense0 = DenseLayer(nf(1) * 16, nf(0), activation=activation, name="4x4_Dense0")
-        self.out = DenseLayer(nf(0), max(self.c_dim, 1), name="Output")
+        self.label_layers = []
+        if self.c_dim > 0 and label_mode == "projection":
+            self.label_layers = [DenseLayer(self.c_dim, self.cmap_dim, name="LabelEmbed")] + [
+                DenseLayer(self.cmap_dim, self.cmap_dim, activation=activation, lr_multiplier=self.mapping_lr_multiplier,
+                           name="Mapping%d" % i) for i in range(self.mapping_layers)]
+        self.out = DenseLayer(nf(0), self.cmap_dim if self.label_layers else max(self.c_dim, 1), name="Output")
         self.build()
 
     def _layers_by_scope(self):
@@ -61,7 +81,7 @@ class Discriminator(keras.Model):
         for block in self.blocks:
             layers += [block[k] for k in ("fromrgb", "conv0", "conv1", "skip") if k in block]
         layers += [l for l in (self.fromrgb4, self.conv4, self.dense0, self.out) if l is not None]
-        return layers
+        return layers + self.label_layers
 
     def build(self, input_shape=None):
         for layer in self._layers_by_scope():
@@ -69,6 +89,18 @@ class Discriminator(keras.Model):
         self.built = True
 
     def call(self, img, c=None):
+        x = self.features(img)
+        if self.c_dim == 0:
+            return x
+        if c is None:
+            raise ValueError("this discriminator is conditional: pass c [N, %d]" % self.c_dim)
+        if not self.label_layers:
+            return tf.reduce_sum(x * tf.cast(c, x.dtype), axis=1, keepdims=True)
+        return tf.reduce_sum(x * self.cmap(c), axis=1, keepdims=True) * (1.0 / np.sqrt(self.cmap_dim))
+
+    def features(self, img):
+        """The `Output` layer's values before any label is applied: `[N, R, R, C] -> [N, outputs]`
+        (1 unconditional, `c_dim` for "onehot", `cmap_dim` for "projection")."""
         y = tf.cast(img, tf.float32)
         x = None
         for block in self.blocks:
@@ -88,12 +120,14 @@ class Discriminator(keras.Model):
             x = self.mbstd(x)
         x = self.conv4(x)
         x = self.dense0(tf.reshape(x, [tf.shape(x)[0], -1]))
-        x = self.out(x)
-        if self.c_dim > 0:
-            if c is None:
-                raise ValueError("this discriminator is conditional: pass c [N, %d]" % self.c_dim)
-            x = tf.reduce_sum(x * tf.cast(c, x.dtype), axis=1, keepdims=True)
-        return x
+        return self.out(x)
+
+    def cmap(self, c):
+        """"projection" mode: labels `[N, c_dim]` -> `[N, cmap_dim]` (embedding, normalised, then mapping)."""
+        cmap = normalize_2nd_moment(self.label_layers[0](tf.cast(c, tf.float32)))
+        for layer in self.label_layers[1:]:
+            cmap = layer(cmap)
+        return cmap
 
     def official_weights(self):
         """`{official name: (variable, layout)}`; Dense0's rows are reordered from the NCHW flatten."""
@@ -108,4 +142,6 @@ class Discriminator(keras.Model):
                     architecture=self.architecture, fmap_base=self.fmap_base, fmap_decay=self.fmap_decay,
                     fmap_min=self.fmap_min, fmap_max=self.fmap_max, mbstd_group_size=self.mbstd_group_size,
                     mbstd_num_features=self.mbstd_num_features, activation=self.activation,
-                    resample_filter=self.resample_filter, conv_clamp=self.conv_clamp, name=self.name)
+                    resample_filter=self.resample_filter, conv_clamp=self.conv_clamp, label_mode=self.label_mode,
+                    cmap_dim=self.cmap_dim, mapping_layers=self.mapping_layers,
+                    mapping_lr_multiplier=self.mapping_lr_multiplier, name=self.name)

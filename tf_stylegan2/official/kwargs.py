@@ -122,16 +122,17 @@ def generator_configs(g_kwargs, mapping_kwargs, synthesis_kwargs, flavour_name=S
 def discriminator_config(d_kwargs, flavour_name=STYLEGAN2):
     """-> config for `Discriminator`."""
     d = _resolve(d_kwargs, D_DEFAULTS[flavour_name], "D")
+    labels = {}
     if flavour_name == ADA:
-        # Labels go through ADA's projection (LabelEmbed + Mapping{i} + cmap), which `Discriminator` lacks.
-        _require(d["label_size"], (0,), "label_size", "D_main")
-        if d["mbstd_group_size"] is None:
-            raise NetworkPickleError("D_main: mbstd_group_size=None (whole-minibatch groups) is not supported")
         for name, allowed in (("use_pagan", (False,)), ("score_size", (1,)), ("score_max", (1,)),
                               ("use_spectral_norm", (False,))):
             _require(d[name], allowed, name, "D_main")
+        if d["mbstd_group_size"] == 1 and d["mbstd_num_features"] > 0:
+            raise NetworkPickleError("D_main: mbstd_group_size=1 with minibatch stddev features is not supported")
+        labels = dict(label_mode="projection", cmap_dim=d["mapping_fmaps"], mapping_layers=d["mapping_layers"],
+                      mapping_lr_multiplier=d["mapping_lrmul"])
     return dict(c_dim=d["label_size"], img_resolution=d["resolution"], img_channels=d["num_channels"],
                 architecture=d["architecture"], fmap_base=d["fmap_base"], fmap_decay=d["fmap_decay"],
                 fmap_min=d["fmap_min"], fmap_max=d["fmap_max"], mbstd_group_size=d["mbstd_group_size"],
                 mbstd_num_features=d["mbstd_num_features"], activation=d["nonlinearity"],
-                resample_filter=list(d["resample_kernel"]), conv_clamp=d.get("conv_clamp"))
+                resample_filter=list(d["resample_kernel"]), conv_clamp=d.get("conv_clamp"), **labels)
