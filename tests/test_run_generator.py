@@ -206,6 +206,23 @@ def test_generate_from_latents(tmp_path):
         assert_images_close(read_png(os.path.join(out, name)), expected)
 
 
+def test_generate_from_latents_with_a_noise_file(tmp_path):
+    """A projector-style `noise.npz` replaces the stored noise: the PNG equals `G.synthesis(w, noise=...)`."""
+    G = load_fixture_networks("orig").G_ema
+    with np.load(fixture_path("orig", "reference.npz")) as ref:
+        w = ref["w_psi1"][:1]
+    noise = [np.random.RandomState(i).randn(1, G.synthesis.noise_resolution(i), G.synthesis.noise_resolution(i), 1)
+             for i in range(G.synthesis.num_noise)]
+    latents.save_noise(str(tmp_path / "noise.npz"), noise)
+    np.save(str(tmp_path / "w.npy"), w[0])
+    result = tmp_path / "results"
+    assert run_app("generate-from-latents", "--network", fixture_path("orig"), "--latents", tmp_path / "w.npy",
+                   "--noise-file", tmp_path / "noise.npz", "--result-dir", result) == 0
+    expected = sg.to_uint8(G.synthesis(w, noise=noise)).numpy()[0]
+    np.testing.assert_array_equal(read_png(os.path.join(run_dir_of(result), "w.png")), expected)
+    assert np.abs(expected.astype(int) - sg.to_uint8(G.synthesis(w)).numpy()[0]).max() > 0
+
+
 def test_blend_networks_switch_extremes(tmp_path):
     """The fixture's training G stands in for a fine-tune of G_ema (same architecture, other weights)."""
     nets = load_fixture_networks("orig")
@@ -286,6 +303,8 @@ def _bad_input_cases(tmp_path):
         (["blend-networks", "--network", orig, "--high-res-network", orig, "--resolution", "32"],
          "above the networks' resolution"),
         (["generate-images", "--network", orig, "--seeds", "1", "--noise-mode", "loud"], "noise_mode"),
+        (["generate-from-latents", "--network", orig, "--latents", public_latent, "--noise-file", public_latent],
+         "not a .npz noise file"),
         (["paint", "--network", orig], "expected one subcommand"),
     ]
 

@@ -47,6 +47,8 @@ def define_flags():
     flags.DEFINE_list("weights", ["0.5"], "mix-latents: latent1's share per layer; fewer than num_ws pad with the last",
                       **_ARGS)
     flags.DEFINE_list("latents", None, "generate-from-latents: latent files (.npy / .npz)", **_ARGS)
+    flags.DEFINE_string("noise_file", None, "generate-from-latents: per-layer noise (.npz noise0.., e.g. the "
+                        "projector's <prefix>noise.npz) used for every latent instead of --noise-mode", **_ARGS)
     flags.DEFINE_string("high_res_network", None, "blend-networks: the network giving the high-resolution layers",
                         **_ARGS)
     flags.DEFINE_integer("resolution", None, "blend-networks: switch resolution (4 .. img_resolution)", **_ARGS)
@@ -158,10 +160,17 @@ def _floats(values, what):
 
 
 def generate_from_latents():
-    """`<file stem>.png` per latent file (`<stem>-NN.png` for files holding several); const noise."""
+    """`<file stem>.png` per latent file (`<stem>-NN.png` for files holding several); const noise,
+    or the noise of `--noise-file` (the projector's optimised noise reproduces its final image)."""
     _require("network", "latents")
     noise_mode = _unseeded_noise_mode()
     G = _generator(FLAGS.network)
+    noise = None
+    if FLAGS.noise_file:
+        if not hasattr(G.synthesis, "num_noise"):
+            raise cli.CommandError("--noise-file needs a Keras network (pickle or converted directory)")
+        resolutions = [G.synthesis.noise_resolution(i) for i in range(G.synthesis.num_noise)]
+        noise = latents.load_noise(FLAGS.noise_file, resolutions)
     jobs = []
     for path in FLAGS.latents:
         w = latents.load_latents(path, G.num_ws, G.w_dim)
@@ -174,7 +183,7 @@ def generate_from_latents():
     progress = Progress(total=len(jobs), desc="generate-from-latents")
     for batch in generation.batches(jobs, FLAGS.batch_size):
         _save_batch(run_dir, [name for name, _ in batch],
-                    generation.render_ws(G, np.stack([w for _, w in batch]), noise_mode), progress)
+                    generation.render_ws(G, np.stack([w for _, w in batch]), noise_mode, noise), progress)
     progress.close()
     print(run_dir)
 

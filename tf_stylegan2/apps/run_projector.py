@@ -119,8 +119,7 @@ def project(proj, target, run_dir, prefix, num_snapshots, save_gif=False):
     w = proj.w()
     latents.save_latents(os.path.join(run_dir, prefix + "projected_w.npz"), w)
     latents.save_latents(os.path.join(run_dir, prefix + "projected_w.npy"), w)
-    files.save_npz(os.path.join(run_dir, prefix + "noise.npz"),
-                   **{"noise%d" % i: n for i, n in enumerate(proj.noise())})
+    latents.save_noise(os.path.join(run_dir, prefix + "noise.npz"), proj.noise())
     if save_gif:
         _save_gif(os.path.join(run_dir, prefix + "optimization.gif"), frames)
     print("%s: distance %.4f -> %.4f after %d steps" % (prefix.rstrip("-"), distances[0], distances[-1],
