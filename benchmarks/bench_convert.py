@@ -31,7 +31,7 @@ def _peak_mb():
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
-    import tensorflow  # noqa: F401  (imported first: the figures below are "after TF import")
+    import tf_stylegan2  # noqa: F401  (imports TensorFlow with the package's settings: figures are "after TF import")
     from tf_stylegan2 import converted
     from tf_stylegan2.export import export_saved_model
     from tf_stylegan2.official import load_pickle

@@ -7,7 +7,6 @@
 atomically; see `tf_stylegan2.export.convert`.
 """
 
-import sys
 
 from absl import flags, logging
 
@@ -21,8 +20,6 @@ flags.DEFINE_integer("verify", 0, "Compare the Keras model and the reloaded Save
 flags.DEFINE_float("truncation_psi", 0.5, "Truncation used by --verify.")
 flags.mark_flags_as_required(["network", "output_dir"])
 FLAGS = flags.FLAGS
-
-_SUBCOMMAND = "convert"
 
 
 def convert():
@@ -41,9 +38,7 @@ def convert():
 
 
 def main():
-    # A single-command app: supply the subcommand `cli.run` dispatches on.
-    sys.argv.insert(1, _SUBCOMMAND)
-    cli.run({_SUBCOMMAND: convert})
+    cli.run(convert)
 
 
 if __name__ == "__main__":

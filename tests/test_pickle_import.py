@@ -1,6 +1,5 @@
 """Official-pickle import: the restricted unpickler and kwargs/variable validation."""
 
-import copy
 import os
 import pickle
 

@@ -64,24 +64,44 @@ def _prog(argv):
     return argv[0].rsplit("/", 1)[-1] if argv else "app"
 
 
-def run(subcommands):
-    """Run an absl app whose first positional argument names a subcommand.
+_APP_PACKAGES = ("tf_stylegan2.", "converters.")
 
-    Args:
-      subcommands: {"name": fn()} ; each fn reads FLAGS. `CommandError`, `ValueError` and
-        `OSError` raised by it become a one-line message and exit status 1.
+
+def _register_app_flags_as_key_flags(script):
+    """absl's --help lists the key flags of the script run; the apps define theirs in package modules."""
+    for module in list(FLAGS.flags_by_module_dict()):
+        if module.startswith(_APP_PACKAGES):
+            for flag in FLAGS.get_flags_for_module(module):
+                FLAGS.register_key_flag_for_module(script, flag)
+
+
+def run(commands):
+    """Run an absl app: `commands` is one function (no positional argument) or
+    `{"subcommand": fn}` (the first positional argument names the subcommand).
+
+    Each fn reads FLAGS. `CommandError`, `ValueError` and `OSError` raised by it become a
+    one-line `prog: error: ...` and exit status 1; usage errors exit with status 2.
     """
+    subcommands = {None: commands} if callable(commands) else commands
+
     def main(argv):
         prog = _prog(argv)
-        if len(argv) != 2 or argv[1] not in subcommands:
-            given = " ".join(argv[1:]) or "nothing"
-            print("%s: error: expected one subcommand of %s, got %s" % (prog, ", ".join(sorted(subcommands)), given),
-                  file=sys.stderr)
+        name = argv[1] if len(argv) == 2 else None
+        if len(argv) > 2 or name not in subcommands:
+            if callable(commands):
+                print("%s: error: unexpected arguments %s" % (prog, " ".join(argv[1:])), file=sys.stderr)
+            else:
+                given = " ".join(argv[1:]) or "nothing"
+                print("%s: error: expected one subcommand of %s, got %s" % (prog, ", ".join(sorted(subcommands)),
+                                                                            given), file=sys.stderr)
             sys.exit(2)
         try:
-            subcommands[argv[1]]()
+            subcommands[name]()
         except (CommandError, ValueError, OSError) as e:
             message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             print("%s: error: %s" % (prog, message), file=sys.stderr)
             sys.exit(1)
+
+    if sys.argv:
+        _register_app_flags_as_key_flags(sys.argv[0])
     app.run(main, flags_parser=_parse_flags)

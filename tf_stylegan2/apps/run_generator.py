@@ -6,7 +6,6 @@ after the arguments and inputs have been checked.
 """
 
 import os
-import sys
 
 import numpy as np
 from absl import flags
@@ -223,6 +222,4 @@ SUBCOMMANDS = {
 
 def main():
     define_flags()
-    for flag in FLAGS.get_flags_for_module(__name__):  # --help lists the key flags of the script run
-        FLAGS.register_key_flag_for_module(sys.argv[0], flag)
     cli.run(SUBCOMMANDS)
