@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from tf_stylegan2.apps import cli  # noqa: E402
-from tf_stylegan2.apps.progress import Progress  # noqa: E402
+from tf_stylegan2.progress import Progress  # noqa: E402
 from tf_stylegan2.layers import SynthesisLayer, ToRGBLayer  # noqa: E402
 from tf_stylegan2.networks.synthesis import PRECISIONS  # noqa: E402
 from tf_stylegan2.ops import dispatch  # noqa: E402

@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from tf_stylegan2.apps.files import save_npy, save_npz
+from tf_stylegan2.files import save_npy, save_npz
 
 NPZ_KEY = "w"
 NOISE_KEY = "noise%d"

@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 
 from tf_stylegan2 import converted
-from tf_stylegan2.apps.progress import Progress
+from tf_stylegan2.progress import Progress
 from tf_stylegan2.export import served
 from tf_stylegan2.official.load import Networks, load_pickle
 from tf_stylegan2.official.unpickler import NetworkPickleError

@@ -13,8 +13,8 @@ from absl import flags
 import tf_stylegan2 as sg
 from tf_stylegan2 import blending, converted, generation, latents
 from tf_stylegan2.apps import cli
-from tf_stylegan2.apps.files import atomic_directory, create_run_dir, save_png
-from tf_stylegan2.apps.progress import Progress
+from tf_stylegan2.files import atomic_directory, create_run_dir, save_png
+from tf_stylegan2.progress import Progress
 
 FLAGS = flags.FLAGS
 

@@ -17,9 +17,9 @@ from absl import flags
 from PIL import Image
 
 import tf_stylegan2 as sg
-from tf_stylegan2 import latents, projector
-from tf_stylegan2.apps import cli, files
-from tf_stylegan2.apps.progress import Progress
+from tf_stylegan2 import files, latents, projector
+from tf_stylegan2.apps import cli
+from tf_stylegan2.progress import Progress
 from tf_stylegan2.images import to_uint8_rounded
 from tf_stylegan2.projector import targets
 

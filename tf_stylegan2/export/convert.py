@@ -6,8 +6,8 @@ import numpy as np
 import tensorflow as tf
 
 from tf_stylegan2 import converted, sources
-from tf_stylegan2.apps.files import atomic_directory
-from tf_stylegan2.apps.progress import Progress
+from tf_stylegan2.files import atomic_directory
+from tf_stylegan2.progress import Progress
 from tf_stylegan2.export.saved_model import export_saved_model
 from tf_stylegan2.images import to_uint8
 from tf_stylegan2.seeds import z_from_seeds

@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-from tf_stylegan2.apps.progress import Progress
+from tf_stylegan2.progress import Progress
 from tf_stylegan2.networks import Discriminator, Generator, MappingNetwork, SynthesisNetwork
 from tf_stylegan2.networks.common import from_official
 from tf_stylegan2.official import kwargs as official_kwargs

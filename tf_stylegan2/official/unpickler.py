@@ -146,7 +146,7 @@ def validate_state(net, path="network"):
                      ("build_func_name", str)):
         if not isinstance(s.get(key), typ):
             raise NetworkPickleError("%s state lacks a %s %r" % (path, typ.__name__, key))
-    if s.get("version") not in (2, 3, 4):
+    if s.get("version") not in (2, 3, 4, 5):  # 5 (StyleGAN2-ADA TF) adds input/output shapes and names: unused
         raise NetworkPickleError("%s has unsupported Network version %r" % (path, s.get("version")))
     for item in s["variables"]:
         if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)):

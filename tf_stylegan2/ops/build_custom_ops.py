@@ -109,7 +109,7 @@ def _directory_lock(path):
 
 
 def _compile_and_link(tf, cxx, cuda_home, tmp, target, log):
-    from tf_stylegan2.apps.progress import Progress
+    from tf_stylegan2.progress import Progress
     tf_cflags = tf.sysconfig.get_compile_flags()
     cuda_defs = ["-DGOOGLE_CUDA=1"] if cuda_home else []
     commands = []
