@@ -1,0 +1,1 @@
+"""StyleGAN2 training: losses, training loop, checkpoints."""
