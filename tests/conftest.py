@@ -1,7 +1,9 @@
-"""Shared fixtures: the official-format test networks and their reference outputs.
+"""Shared fixtures: the official-format test networks, their reference outputs, the op implementation.
 
-`tests/data/{public,orig}` are synthetic pickles in NVIDIA's exact byte format with outputs
-computed by NVIDIA's stylegan2-ada-pytorch (see each `reference.json`).
+`tests/data/{public,orig,ada}` are pickles in NVIDIA's exact byte format with outputs computed by
+NVIDIA's stylegan2-ada-pytorch (see each `reference.json`). `public` and `orig` are StyleGAN2 TF1
+pickles (Network state version 4); `ada` is a StyleGAN2-ADA TF pickle (version 5 states,
+conditional, resnet G / skip D, active conv_clamp), tested in `test_ada_fixture.py`.
 """
 
 import os
@@ -11,10 +13,17 @@ import pytest
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 FIXTURES = ("public", "orig")
+IMPLS = ("ref", "custom")
 
 
 def fixture_path(name, filename="network.pkl"):
     return os.path.join(DATA, name, filename)
+
+
+def load_reference(name):
+    """A fixture's `reference.npz` as a dict of arrays."""
+    with np.load(fixture_path(name, "reference.npz")) as f:
+        return {k: f[k] for k in f.files}
 
 
 _NETWORKS = {}
@@ -40,10 +49,48 @@ def nets(fixture_name):
 
 @pytest.fixture(scope="session")
 def ref(fixture_name):
-    with np.load(fixture_path(fixture_name, "reference.npz")) as f:
-        return {k: f[k] for k in f.files}
+    return load_reference(fixture_name)
+
+
+def custom_ops_problem():
+    """None when the custom-op library is built (building it if needed) and loaded, else why not."""
+    from tf_stylegan2.ops import custom
+    return custom.load(build=True)
+
+
+@pytest.fixture(params=IMPLS)
+def impl(request, monkeypatch):
+    """Run the test once on the reference ops and once on the custom-op kernels.
+
+    Sets `TF_STYLEGAN2_OPS` (what impl="auto" means) for the test, so the comparison never depends
+    on whether an earlier test happened to load the library. "custom" is skipped, with the reason,
+    only where the library cannot be built (`.ci/run` requires a compiler, so never in CI).
+    """
+    from tf_stylegan2.ops import dispatch
+    if request.param == "custom":
+        problem = custom_ops_problem()
+        if problem is not None:
+            pytest.skip("custom ops cannot be built here: %s" % problem)
+    monkeypatch.setenv(dispatch.ENV_VAR, request.param)
+    return request.param
 
 
 def nhwc(x):
     """NCHW reference arrays -> NHWC."""
     return np.asarray(x).transpose(0, 2, 3, 1)
+
+
+def official_uint8(img_nchw):
+    """Reference float images (NCHW) -> uint8 NHWC by the official saturating cast (truncation)."""
+    return np.clip(nhwc(img_nchw) * 127.5 + 128, 0, 255).astype(np.uint8)
+
+
+def assert_uint8_close(actual, expected):
+    """uint8 images (any shape, a whole batch at once) at most 1 LSB off, on at most
+    max(2, 0.1 %) of all values: a float result within 1e-4 of the reference can still truncate
+    to the other side of an integer where the reference lies within 1e-4 of one."""
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    diff = np.abs(actual.astype(np.int32) - expected.astype(np.int32))
+    assert diff.max(initial=0) <= 1, diff.max()
+    assert np.count_nonzero(diff) <= max(2, 0.001 * diff.size), (np.count_nonzero(diff), diff.size)

@@ -1,11 +1,13 @@
 """The custom-op library (custom_ops/) against the reference ops, and its selection rules.
 
 The module fixture builds the CPU library from source (as CI does from a clean clone; ~1 min the
-first time) and loads it. Equality tolerance: max |custom - ref| <= 1e-5 * max |ref|.
+first time) and loads it; where it cannot be built every test here is skipped with the reason
+(`.ci/run` requires a C++ compiler). Equality tolerance: max |custom - ref| <= 1e-5 * max |ref|.
+The networks against NVIDIA's outputs with these kernels: `impl="custom"` in test_networks.py,
+test_run_generator.py and test_ada_fixture.py.
 """
 
 import os
-import shutil
 import subprocess
 import sys
 
@@ -13,18 +15,19 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import tf_stylegan2 as sg
 from tf_stylegan2 import ops
 from tf_stylegan2.ops import build_custom_ops, custom, dispatch
-from conftest import load_fixture_networks, nhwc
+from conftest import custom_ops_problem, fixture_path, load_reference
 
 RTOL = 1e-5
 
 
 @pytest.fixture(scope="module")
 def lib():
-    if shutil.which(os.environ.get("CXX", "g++")) is None:
-        pytest.skip("no C++ compiler: the custom ops cannot be built here")
-    assert custom.load(build=True) is None
+    problem = custom_ops_problem()
+    if problem is not None:
+        pytest.skip("custom ops cannot be built here: %s" % problem)
     return custom.library()
 
 
@@ -164,18 +167,31 @@ def test_double_precision_and_third_order(lib):
 
 
 # ---------------------------------------------------------------------------------------------
-# Whole networks
+# Compiled calls of whole networks follow the dispatch mode
 
-@pytest.mark.parametrize("name", ["orig", "public"])
-def test_networks_with_custom_ops_reproduce_fixtures(lib, monkeypatch, name):
-    monkeypatch.setenv(dispatch.ENV_VAR, "custom")
-    nets = load_fixture_networks(name)
-    with np.load(os.path.join(os.path.dirname(__file__), "data", name, "reference.npz")) as f:
-        ref = {k: f[k] for k in ("w_psi1", "img_psi1_batched", "D_random_images", "D_score_random_batch4")}
-    img = nets.G_ema.synthesis(ref["w_psi1"]).numpy()
-    np.testing.assert_allclose(img, nhwc(ref["img_psi1_batched"]), atol=1e-4)
-    score = nets.D(nhwc(ref["D_random_images"][:4])).numpy()
-    np.testing.assert_allclose(score, ref["D_score_random_batch4"], atol=1e-4)
+def _compiled_op_types(network):
+    """Op types of every graph the network's compiled eager calls have traced."""
+    return [{op.type for op in cf.graph.get_operations()}
+            for fn in network._compiled._functions.values() for cf in fn._list_all_concrete_functions()]
+
+
+def test_compiled_calls_are_cached_per_dispatch_mode(lib, monkeypatch):
+    """A graph traced with the reference ops is not reused when the custom ops are asked for
+    (and back): G.synthesis and G each trace once per mode, and the custom graph holds the
+    custom ops."""
+    G = sg.load_network(fixture_path("orig")).G_ema  # a private copy: fresh compiled-call caches
+    ref = load_reference("orig")
+    w, z = ref["w_psi1"][:2], ref["z"][:2].astype(np.float32)
+    custom_ops = {"Stylegan2Upfirdn2d", "Stylegan2FusedBiasAct"}
+    outputs = []
+    # (mode, whether each traced graph holds custom ops, sorted): the last call reuses the first graph
+    for mode, graphs in [("ref", [False]), ("custom", [False, True]), ("ref", [False, True])]:
+        monkeypatch.setenv(dispatch.ENV_VAR, mode)
+        outputs.append((G.synthesis(w).numpy(), G(z).numpy()))
+        for network in (G.synthesis, G):
+            assert sorted(bool(custom_ops & types) for types in _compiled_op_types(network)) == graphs, mode
+    for custom_out, ref_out in zip(outputs[1], outputs[0]):
+        assert_close(custom_out, ref_out, rtol=1e-4)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,4 +1,7 @@
-"""The Keras networks against NVIDIA's reference outputs (tests/data/*/reference.npz)."""
+"""The Keras networks against NVIDIA's reference outputs (tests/data/*/reference.npz).
+
+Every comparison with NVIDIA's outputs runs on the reference ops and on the custom ops (`impl`).
+"""
 
 import numpy as np
 import pytest
@@ -6,7 +9,7 @@ import tensorflow as tf
 
 import tf_stylegan2 as sg
 from tf_stylegan2.ops import dispatch
-from conftest import nhwc
+from conftest import assert_uint8_close, fixture_path, load_reference, nhwc
 
 IMG_ATOL = 1e-4
 W_ATOL = 1e-4
@@ -23,7 +26,7 @@ def set_fused(G, fused):
             layer.fused_modconv = fused
 
 
-def test_mapping_matches_reference(nets, ref):
+def test_mapping_matches_reference(nets, ref, impl):
     z = ref["z"].astype(np.float32)
     np.testing.assert_allclose(nets.G_ema.mapping(z).numpy(), ref["w_psi1"], atol=W_ATOL)
     np.testing.assert_allclose(nets.G_ema.mapping(z, truncation_psi=0.5).numpy(), ref["w_psi0.5"], atol=W_ATOL)
@@ -32,17 +35,15 @@ def test_mapping_matches_reference(nets, ref):
 
 
 @pytest.mark.parametrize("psi", ["1", "0.5"])
-def test_images_single_and_uint8(nets, ref, psi):
+def test_images_single_and_uint8(nets, ref, psi, impl):
     G = nets.G_ema
     w = ref["w_psi" + psi]
     img = render_each(lambda i: G.synthesis(w[i:i + 1]), len(w))
     np.testing.assert_allclose(img, nhwc(ref["img_psi" + psi]), atol=IMG_ATOL)
-    u8 = sg.to_uint8(img).numpy().astype(int)
-    diff = np.abs(u8 - ref["img_psi%s_uint8_nhwc" % psi])
-    assert diff.max() <= 1 and np.mean(diff > 0) <= 1e-3
+    assert_uint8_close(sg.to_uint8(img).numpy(), ref["img_psi%s_uint8_nhwc" % psi])
 
 
-def test_images_batched_full_forward_and_noise_none(nets, ref):
+def test_images_batched_full_forward_and_noise_none(nets, ref, impl):
     G = nets.G_ema
     z = ref["z"].astype(np.float32)
     np.testing.assert_allclose(G.synthesis(ref["w_psi1"]).numpy(), nhwc(ref["img_psi1_batched"]), atol=IMG_ATOL)
@@ -58,7 +59,7 @@ def test_noise_buffers_are_the_stored_noise(nets, ref):
 
 
 @pytest.mark.parametrize("psi", [1.0, 0.5])
-def test_tf1_seeded_noise_convention(nets, ref, psi):
+def test_tf1_seeded_noise_convention(nets, ref, psi, impl):
     G = nets.G_ema
 
     def render(i):
@@ -70,7 +71,7 @@ def test_tf1_seeded_noise_convention(nets, ref, psi):
     np.testing.assert_allclose(img, nhwc(ref["img_psi%g_tf_seeded_noise" % psi]), atol=IMG_ATOL)
 
 
-def test_training_generator_is_distinct(nets, ref):
+def test_training_generator_is_distinct(nets, ref, impl):
     z = ref["z"].astype(np.float32)
     G = nets.G
     np.testing.assert_allclose(G.mapping(z).numpy(), ref["G_training_w_psi1"], atol=W_ATOL)
@@ -80,7 +81,7 @@ def test_training_generator_is_distinct(nets, ref):
 
 
 @pytest.mark.parametrize("key", ["mix", "mix_b"])
-def test_style_mixing(nets, ref, key):
+def test_style_mixing(nets, ref, key, impl):
     G = nets.G_ema
     w_rows = G.mapping(sg.z_from_seeds(ref["mix_row_seeds"], G.z_dim)).numpy()
     w_cols = G.mapping(sg.z_from_seeds(ref["mix_col_seeds"], G.z_dim)).numpy()
@@ -91,7 +92,7 @@ def test_style_mixing(nets, ref, key):
             np.testing.assert_allclose(img[0], nhwc(ref[key + "_img"][r])[c], atol=IMG_ATOL)
 
 
-def test_discriminator_scores(nets, ref):
+def test_discriminator_scores(nets, ref, impl):
     D = nets.D
     single = render_each(lambda i: D(nhwc(ref["img_psi1"][i:i + 1])), len(ref["img_psi1"]))
     np.testing.assert_allclose(single, ref["D_score_img_psi1"], atol=1e-4)
@@ -104,7 +105,7 @@ def test_discriminator_scores(nets, ref):
     assert np.abs(D(rnd).numpy() - ref["D_score_random_batch8_legacy_groupN"]).max() > 2e-4
 
 
-def test_fused_and_nonfused_modconv_agree(nets, ref):
+def test_fused_and_nonfused_modconv_agree(nets, ref, impl):
     G = nets.G_ema
     w = ref["w_psi1"][:3]
     try:
@@ -116,32 +117,51 @@ def test_fused_and_nonfused_modconv_agree(nets, ref):
     np.testing.assert_allclose(fused, nhwc(ref["img_psi1_batched"][:3]), atol=IMG_ATOL)
 
 
-def test_eager_function_and_xla_agree():
-    G = sg.load_network(__import__("conftest").fixture_path("orig")).G_ema
-    ref = np.load(__import__("conftest").fixture_path("orig", "reference.npz"))
+def test_eager_function_and_xla_agree(impl):
+    G = sg.load_network(fixture_path("orig")).G_ema
+    G.execution = "eager"
+    ref = load_reference("orig")
     z = ref["z"][:2].astype(np.float32)
     eager = G(z, truncation_psi=0.5).numpy()
     graph = tf.function(lambda t: G(t, truncation_psi=0.5))(z).numpy()
     with dispatch.reference_only():
         xla = tf.function(lambda t: G(t, truncation_psi=0.5), jit_compile=True)(z).numpy()
-    expected = G.synthesis(ref["w_psi0.5"][:2]).numpy()
     for got in (eager, graph, xla):
-        np.testing.assert_allclose(got, expected, atol=IMG_ATOL)
+        np.testing.assert_allclose(got, nhwc(ref["img_psi0.5_full_forward"][:2]), atol=IMG_ATOL)
 
 
-def test_gradients_wrt_w_and_noise_on_cpu_without_xla(nets, ref):
-    G = nets.G_ema
-    w = tf.Variable(ref["w_psi1"][:2])
-    noise = [tf.Variable(tf.identity(b)) for b in G.synthesis.noise_buffers]
+def directional_derivatives(loss, values, eps=1e-2, seed=0):
+    """(analytic, central-difference) derivatives of `loss(values)` along one random unit direction
+    per entry of `values` (a list of float32 arrays)."""
+    rng = np.random.RandomState(seed)
+    variables = [tf.Variable(v) for v in values]
     with tf.GradientTape() as tape:
-        img = G.synthesis(w, noise=noise)
-        loss = tf.reduce_mean(tf.square(img))
-    grads = tape.gradient(loss, [w] + noise)
-    for g in grads:
-        assert g is not None and np.all(np.isfinite(g.numpy())) and np.abs(g.numpy()).max() > 0
+        value = loss(variables)
+    grads = tape.gradient(value, variables)
+    out = []
+    for k, (v, g) in enumerate(zip(values, grads)):
+        d = rng.randn(*v.shape)
+        d = (d / np.linalg.norm(d)).astype(np.float32)
+        shifted = lambda sign: [u + sign * eps * d if j == k else u for j, u in enumerate(values)]
+        numeric = (float(loss(shifted(1))) - float(loss(shifted(-1)))) / (2 * eps)
+        out.append((float(np.sum(g.numpy() * d)), numeric))
+    return out
 
 
-def test_truncation_cutoff_and_noise_modes(nets, ref):
+def test_gradients_wrt_w_and_noise_match_finite_differences(nets, ref, impl):
+    """d sum(img * probe) / d w and / d each noise input, along a random unit direction each,
+    against central differences. Float32 with eps 1e-2: rounding gives ~1e-3 absolute error and
+    the lrelu kinks crossed a few percent (measured: at most 4 %, 0.004)."""
+    G = nets.G_ema
+    res = G.img_resolution
+    probe = np.random.RandomState(1).randn(2, res, res, G.img_channels).astype(np.float32)
+    values = [ref["w_psi1"][:2]] + [b.numpy() for b in G.synthesis.noise_buffers]
+    loss = lambda v: tf.reduce_sum(G.synthesis(v[0], noise=v[1:]) * probe)
+    for analytic, numeric in directional_derivatives(loss, values):
+        assert abs(analytic - numeric) <= 0.05 * abs(analytic) + 2e-3, (analytic, numeric)
+
+
+def test_truncation_cutoff_and_noise_modes(nets, ref, impl):
     G = nets.G_ema
     z = ref["z"][:2].astype(np.float32)
     w = G.mapping(z, truncation_psi=0.5, truncation_cutoff=3).numpy()

@@ -2,7 +2,8 @@
 generate-from-latents, blend-networks, the latent files, and the bad-input errors.
 
 The apps run in-process (`run_app`) except the README quick start and one dashed-flag error,
-which run as real subprocesses.
+which run as real subprocesses. Every comparison with NVIDIA's outputs runs on the reference ops
+and on the custom ops (`impl`); PNGs are compared by `assert_uint8_close` over the whole batch.
 """
 
 import glob
@@ -18,7 +19,7 @@ from absl import flags
 from PIL import Image
 
 import tf_stylegan2 as sg
-from conftest import fixture_path, load_fixture_networks, nhwc
+from conftest import assert_uint8_close, fixture_path, load_fixture_networks, load_reference, official_uint8
 from tf_stylegan2 import converted, generation, latents
 from tf_stylegan2.apps import run_generator
 from tf_stylegan2.networks import Generator, MappingNetwork, SynthesisNetwork
@@ -50,24 +51,12 @@ def read_png(path):
     return np.asarray(Image.open(path))
 
 
-def official_uint8(img_nchw):
-    """Reference float images -> uint8 NHWC by the official saturate cast."""
-    return np.clip(nhwc(img_nchw) * 127.5 + 128, 0, 255).astype(np.uint8)
-
-
-def assert_images_close(actual, expected):
-    """At most 1 LSB off, on at most 0.1 % of the values."""
-    diff = np.abs(actual.astype(np.int32) - expected.astype(np.int32))
-    assert diff.max() <= 1, diff.max()
-    assert np.count_nonzero(diff) <= 0.001 * diff.size, np.count_nonzero(diff)
-
-
 def seeds_arg(seeds):
     return ",".join(str(int(s)) for s in seeds)
 
 
 @pytest.mark.parametrize("convention", ["seeded_psi0.5_defaults", "const_psi1", "none_psi1"])
-def test_generate_images_match_reference(fixture_name, ref, tmp_path, convention):
+def test_generate_images_match_reference(fixture_name, ref, tmp_path, convention, impl):
     args = ["generate-images", "--network", fixture_path(fixture_name), "--seeds", seeds_arg(ref["seeds"]),
             "--result-dir", tmp_path, "--batch-size", 3]
     if convention == "const_psi1":
@@ -82,27 +71,25 @@ def test_generate_images_match_reference(fixture_name, ref, tmp_path, convention
     out = run_dir_of(tmp_path)
     assert os.path.basename(out) == "00000-generate-images"
     assert sorted(os.listdir(out)) == sorted("seed%04d.png" % s for s in ref["seeds"])
-    for seed, img in zip(ref["seeds"], expected):
-        assert_images_close(read_png(os.path.join(out, "seed%04d.png" % seed)), img)
+    assert_uint8_close([read_png(os.path.join(out, "seed%04d.png" % seed)) for seed in ref["seeds"]], expected)
 
 
 def test_generate_images_from_saved_model(tmp_path, capsys):
     """A SavedModel directory as --network: const noise works, seeded noise is a one-line error."""
     from tf_stylegan2.export.saved_model import export_saved_model
     export_saved_model(load_fixture_networks("orig").G_ema, str(tmp_path / "saved_model"))
-    with np.load(fixture_path("orig", "reference.npz")) as ref:
-        seeds, expected = ref["seeds"], ref["img_psi1_uint8_nhwc"]
+    ref = load_reference("orig")
+    seeds, expected = ref["seeds"], ref["img_psi1_uint8_nhwc"]
     args = ["generate-images", "--network", tmp_path / "saved_model", "--seeds", seeds_arg(seeds),
             "--result-dir", tmp_path / "results"]
     assert run_app(*args) == 1
     assert "seeded noise needs a Keras network" in capsys.readouterr().err
     assert run_app(*(args + ["--noise-mode", "const", "--truncation-psi", "1"])) == 0
     out = run_dir_of(tmp_path / "results")
-    for seed, img in zip(seeds, expected):
-        assert_images_close(read_png(os.path.join(out, "seed%04d.png" % seed)), img)
+    assert_uint8_close([read_png(os.path.join(out, "seed%04d.png" % seed)) for seed in seeds], expected)
 
 
-def test_style_mixing_tiles_and_grid_match_reference(fixture_name, ref, tmp_path):
+def test_style_mixing_tiles_and_grid_match_reference(fixture_name, ref, tmp_path, impl):
     rows, cols = ref["mix_row_seeds"], ref["mix_col_seeds"]
     assert run_app("style-mixing-example", "--network", fixture_path(fixture_name), "--row_seeds", seeds_arg(rows),
                    "--col_seeds", seeds_arg(cols), "--col_styles", seeds_arg(ref["mix_col_styles"]),
@@ -110,10 +97,8 @@ def test_style_mixing_tiles_and_grid_match_reference(fixture_name, ref, tmp_path
     out = run_dir_of(tmp_path)
     assert os.path.basename(out) == "00000-style-mixing-example"
     expected = official_uint8(ref["mix_img"].reshape((-1,) + ref["mix_img"].shape[2:]))
-    tiles = {}
-    for k, (r, c) in enumerate((r, c) for r in rows for c in cols):
-        tiles[(r, c)] = read_png(os.path.join(out, "%d-%d.png" % (r, c)))
-        assert_images_close(tiles[(r, c)], expected[k])
+    tiles = {(r, c): read_png(os.path.join(out, "%d-%d.png" % (r, c))) for r in rows for c in cols}
+    assert_uint8_close([tiles[(r, c)] for r in rows for c in cols], expected)
     for s in list(rows) + list(cols):
         tiles[(s, s)] = read_png(os.path.join(out, "%d-%d.png" % (s, s)))
     assert len(os.listdir(out)) == len(rows) * len(cols) + len(set(rows) | set(cols)) + 1
@@ -131,18 +116,20 @@ def test_style_mixing_tiles_and_grid_match_reference(fixture_name, ref, tmp_path
             np.testing.assert_array_equal(cell(i + 1, j + 1), tiles[(r, c)])
 
 
-def test_style_mixing_default_psi_and_run_numbering(tmp_path):
-    """Defaults of the original: psi 0.5, const noise; a second run gets the next number."""
-    G = load_fixture_networks("orig").G_ema
-    args = ["style-mixing-example", "--network", fixture_path("orig"), "--row-seeds", "1", "--col-seeds", "2",
-            "--col-styles", "0-2", "--result-dir", tmp_path]
+def test_style_mixing_default_psi_and_run_numbering(tmp_path, impl):
+    """Defaults of the original: psi 0.5, const noise. With every style from the column, tile
+    row-col is the column seed's image: all three PNGs are NVIDIA's psi-0.5 images. A second run
+    gets the next number."""
+    ref = load_reference("orig")
+    (row, col), expected = ref["seeds"][:2], official_uint8(ref["img_psi0.5"][:2])
+    args = ["style-mixing-example", "--network", fixture_path("orig"), "--row-seeds", row, "--col-seeds", col,
+            "--col-styles", "0-%d" % (ref["w_psi1"].shape[1] - 1), "--result-dir", tmp_path]
     assert run_app(*args) == 0
     assert run_app(*args) == 0
     assert sorted(os.listdir(tmp_path)) == ["00000-style-mixing-example", "00001-style-mixing-example"]
-    w = generation.seed_ws(G, [1, 2], truncation_psi=0.5)
-    w[0, :3] = w[1, :3]
-    expected = generation.render_ws(G, w[:1], "const")[0]
-    assert_images_close(read_png(os.path.join(str(tmp_path), "00001-style-mixing-example", "1-2.png")), expected)
+    out = os.path.join(str(tmp_path), "00001-style-mixing-example")
+    tiles = [read_png(os.path.join(out, "%d-%d.png" % pair)) for pair in [(row, row), (col, col), (row, col)]]
+    assert_uint8_close(tiles, expected[[0, 1, 1]])
 
 
 def test_class_labels_of_a_conditional_network():
@@ -169,7 +156,8 @@ def latent_files(ref, tmp_path):
 
 
 @pytest.mark.parametrize("weights", ["1", "0", "0.5", "1,1,0"])
-def test_mix_latents(fixture_name, latent_files, tmp_path, weights):
+def test_mix_latents(fixture_name, ref, latent_files, tmp_path, weights, impl):
+    """src1/src2 are NVIDIA's images of the two reference latents; dst their mix."""
     path1, path2, w1, w2 = latent_files
     result = tmp_path / "results"
     assert run_app("mix-latents", "--network", fixture_path(fixture_name), "--latent1", path1, "--latent2", path2,
@@ -177,6 +165,7 @@ def test_mix_latents(fixture_name, latent_files, tmp_path, weights):
     out = run_dir_of(result)
     mixed = np.load(os.path.join(out, "dst.mixing.npy"))
     images = {name: read_png(os.path.join(out, name + ".mixing.png")) for name in ("src1", "src2", "dst")}
+    assert_uint8_close([images["src1"], images["src2"]], official_uint8(ref["img_psi1"][:2]))
     if weights in ("1", "0"):
         source = w1 if weights == "1" else w2
         np.testing.assert_array_equal(mixed, source)
@@ -187,40 +176,41 @@ def test_mix_latents(fixture_name, latent_files, tmp_path, weights):
         np.testing.assert_allclose(mixed, w1 * t + w2 * (1 - t), rtol=0, atol=1e-6)
         G = load_fixture_networks(fixture_name).G_ema
         direct = generation.render_ws(G, (w1 * t + w2 * (1 - t))[None].astype(np.float32), "const")[0]
-        assert_images_close(images["dst"], direct)
+        assert_uint8_close(images["dst"], direct)
     grid = read_png(os.path.join(out, "grid.png"))
     np.testing.assert_array_equal(grid, np.concatenate([images["src1"], images["dst"], images["src2"]], axis=1))
 
 
-def test_generate_from_latents(tmp_path):
-    with np.load(fixture_path("orig", "reference.npz")) as ref:
-        w, img = ref["w_psi0.5"], ref["img_psi0.5"]
+def test_generate_from_latents(tmp_path, impl):
+    ref = load_reference("orig")
+    w, img = ref["w_psi0.5"], ref["img_psi0.5"]
     np.save(str(tmp_path / "one.npy"), w[0])
     np.savez(str(tmp_path / "projected_w.npz"), w=w[1:3])
     result = tmp_path / "results"
     assert run_app("generate-from-latents", "--network", fixture_path("orig"), "--latents",
                    "%s,%s" % (tmp_path / "one.npy", tmp_path / "projected_w.npz"), "--result-dir", result) == 0
     out = run_dir_of(result)
-    assert sorted(os.listdir(out)) == ["one.png", "projected_w-00.png", "projected_w-01.png"]
-    for name, expected in zip(["one.png", "projected_w-00.png", "projected_w-01.png"], official_uint8(img[:3])):
-        assert_images_close(read_png(os.path.join(out, name)), expected)
+    names = ["one.png", "projected_w-00.png", "projected_w-01.png"]
+    assert sorted(os.listdir(out)) == names
+    assert_uint8_close([read_png(os.path.join(out, name)) for name in names], official_uint8(img[:3]))
 
 
-def test_generate_from_latents_with_a_noise_file(tmp_path):
-    """A projector-style `noise.npz` replaces the stored noise: the PNG equals `G.synthesis(w, noise=...)`."""
+def test_generate_from_latents_with_a_noise_file(tmp_path, impl):
+    """A projector-style `noise.npz` replaces the stored noise. The noise file holds the TF1
+    seeded noise of the reference seeds (drawn after z from `RandomState(seed)`), so each PNG is
+    NVIDIA's `img_psi1_tf_seeded_noise` image, not the stored-noise one."""
     G = load_fixture_networks("orig").G_ema
-    with np.load(fixture_path("orig", "reference.npz")) as ref:
-        w = ref["w_psi1"][:1]
-    noise = [np.random.RandomState(i).randn(1, G.synthesis.noise_resolution(i), G.synthesis.noise_resolution(i), 1)
-             for i in range(G.synthesis.num_noise)]
-    latents.save_noise(str(tmp_path / "noise.npz"), noise)
-    np.save(str(tmp_path / "w.npy"), w[0])
+    ref = load_reference("orig")
     result = tmp_path / "results"
-    assert run_app("generate-from-latents", "--network", fixture_path("orig"), "--latents", tmp_path / "w.npy",
-                   "--noise-file", tmp_path / "noise.npz", "--result-dir", result) == 0
-    expected = sg.to_uint8(G.synthesis(w, noise=noise)).numpy()[0]
-    np.testing.assert_array_equal(read_png(os.path.join(run_dir_of(result), "w.png")), expected)
-    assert np.abs(expected.astype(int) - sg.to_uint8(G.synthesis(w)).numpy()[0]).max() > 0
+    for i in range(2):
+        _, noise = sg.seeded_noise(int(ref["seeds"][i]), G.z_dim, G.synthesis.num_noise)
+        latents.save_noise(str(tmp_path / ("noise%d.npz" % i)), noise)
+        np.save(str(tmp_path / ("w%d.npy" % i)), ref["w_psi1"][i])
+        assert run_app("generate-from-latents", "--network", fixture_path("orig"), "--latents", tmp_path / ("w%d.npy" % i),
+                       "--noise-file", tmp_path / ("noise%d.npz" % i), "--result-dir", result) == 0
+    pngs = [read_png(os.path.join(str(result), "%05d-generate-from-latents" % i, "w%d.png" % i)) for i in range(2)]
+    assert_uint8_close(pngs, official_uint8(ref["img_psi1_tf_seeded_noise"][:2]))
+    assert np.abs(pngs[0].astype(int) - ref["img_psi1_uint8_nhwc"][0]).max() > 1
 
 
 def test_blend_networks_switch_extremes(tmp_path):
@@ -326,7 +316,11 @@ def _subprocess(args, cwd):
                           capture_output=True, text=True, timeout=600)
 
 
-def test_readme_quick_start_subprocess(tmp_path):
+def test_readme_quick_start_subprocess(tmp_path, impl):
+    """The README's command; its seeds include the reference `mix_*` seeds and the default
+    col-styles are `mix_col_styles`, so those tiles (and the diagonal of seeds NVIDIA rendered)
+    are checked against NVIDIA's images."""
+    ref = load_reference("public")
     proc = _subprocess(["style-mixing-example", "--network=" + fixture_path("public"),
                         "--row-seeds=85,100,75,458,1500", "--col-seeds=55,821,1789,293", "--truncation-psi=1.0"],
                        cwd=str(tmp_path))
@@ -334,6 +328,15 @@ def test_readme_quick_start_subprocess(tmp_path):
     out = tmp_path / "results" / "00000-style-mixing-example"
     assert len(os.listdir(str(out))) == 5 * 4 + 9 + 1
     assert read_png(str(out / "grid.png")).shape == (32 * 6, 32 * 5, 3)
+    assert list(ref["mix_col_styles"]) == list(range(7))
+    pairs = [(r, c) for r in ref["mix_row_seeds"] for c in ref["mix_col_seeds"]]
+    diagonal = [s for s in (85, 100, 458) if s in ref["seeds"]]
+    tiles = [read_png(str(out / ("%d-%d.png" % pair))) for pair in pairs + [(s, s) for s in diagonal]]
+    seed_index = [list(ref["seeds"]).index(s) for s in diagonal]
+    expected = np.concatenate([official_uint8(ref["mix_img"].reshape((-1,) + ref["mix_img"].shape[2:])),
+                               ref["img_psi1_uint8_nhwc"][seed_index]])
+    assert len(diagonal) == 3 and len(pairs) == 6
+    assert_uint8_close(tiles, expected)
 
 
 def test_dashed_flag_bad_input_subprocess(tmp_path):

@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from tf_stylegan2 import ops
 from tf_stylegan2.layers import Conv2dLayer, ConstInput, SynthesisLayer, ToRGBLayer
+from tf_stylegan2.layers.initialization import add_weight
 from tf_stylegan2.networks import common
 
 ARCHITECTURES = ("orig", "skip", "resnet")
@@ -30,8 +31,9 @@ def resolve_execution(execution):
 class CompiledCalls:
     """`tf.function`s of a network's graph code, for eager callers.
 
-    One function per (XLA or not, `key`); `key` names network state that changes the traced
-    graph (e.g. the modulated layers' `fused_modconv`). Each function keeps TF's own trace cache
+    One function per (XLA or not, `key`, `ops.dispatch.mode()`); `key` names network state that
+    changes the traced graph (e.g. the modulated layers' `fused_modconv`), the dispatch mode which
+    ops were traced in (reference or custom). Each function keeps TF's own trace cache
     per input shapes and Python arguments: a new batch shape traces once, repeated shapes reuse
     their graph. Shapes stay static (no `reduce_retracing`): the batch-1 fused path, custom ops
     and XLA all want them. (`ops.dispatch` picks the reference ops while tracing for XLA.)
@@ -42,10 +44,11 @@ class CompiledCalls:
         self._functions = {}
 
     def __call__(self, xla, key, *args, **kwargs):
-        fn = self._functions.get((xla, key))
+        key = (xla, key, ops.dispatch.mode())  # a graph traced with the reference ops is not reused for custom
+        fn = self._functions.get(key)
         if fn is None:
             fn = tf.function(self._fn, jit_compile=xla)
-            self._functions[(xla, key)] = fn
+            self._functions[key] = fn
         return fn(*args, **kwargs)
 
 
@@ -126,8 +129,8 @@ class SynthesisNetwork(keras.Model):
         self.noise_buffers = []
         for i in range(self.num_noise):
             size = self.noise_resolution(i)
-            self.noise_buffers.append(self.add_weight(name="noise%d" % i, shape=(1, size, size, 1), trainable=False,
-                                                      initializer=keras.initializers.RandomNormal(stddev=1.0)))
+            self.noise_buffers.append(add_weight(self, name="noise%d" % i, shape=(1, size, size, 1), trainable=False,
+                                                 initializer=keras.initializers.RandomNormal(stddev=1.0)))
         self.built = True
 
     @staticmethod

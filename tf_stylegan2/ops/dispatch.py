@@ -62,6 +62,19 @@ def default_impl():
     return impl
 
 
+def mode():
+    """What impl="auto" resolves to right now, as a key for caches of traced graphs: "ref" inside
+    `reference_only()`, else `TF_STYLEGAN2_OPS` ("ref" or "custom") or, for "auto", "auto:custom"
+    when the built library loads and "auto:ref" when it does not (auto never compiles)."""
+    if getattr(_STATE, "reference_only", False):
+        return "ref"
+    impl = default_impl()
+    if impl != "auto":
+        return impl
+    from tf_stylegan2.ops import custom  # Imported here: it registers itself with this module.
+    return "auto:custom" if custom.load(build=False) is None else "auto:ref"
+
+
 def in_xla_context():
     """True while tracing a function that XLA will compile (`tf.function(jit_compile=True)`)."""
     if tf.executing_eagerly():
