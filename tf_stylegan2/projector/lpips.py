@@ -21,10 +21,13 @@ WEIGHTS_HELP = ("pass --vgg16=PATH to a Keras VGG16 weights file, e.g. one writt
                 "access by keras.applications.VGG16(include_top=False, weights='imagenet').save_weights("
                 "'vgg16.weights.h5'), or Keras's own vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5 "
                 "(copy it to ~/.keras/models/ to make --vgg16=imagenet work offline)")
+# The same for the whole classifier (fc1, fc2, predictions), as the precision/recall metric uses it.
+WEIGHTS_HELP_WITH_TOP = WEIGHTS_HELP.replace("include_top=False", "include_top=True").replace("_notop.h5", ".h5")
 
 
-def vgg16_backbone(weights="imagenet"):
-    """Keras's VGG16 convolutional part (`include_top=False`, any input size).
+def vgg16_backbone(weights="imagenet", include_top=False):
+    """Keras's VGG16 convolutional part (`include_top=False`, any input size), or with
+    `include_top=True` the whole ImageNet classifier (224x224x3 input, layers `fc1`, `fc2`, `predictions`).
 
     Args:
       weights: "imagenet" (Keras's download, cached in ~/.keras/models), a path to a Keras
@@ -32,22 +35,23 @@ def vgg16_backbone(weights="imagenet"):
     Raises:
       ValueError: one line saying how to provide the weights when they cannot be loaded.
     """
+    shape, help_text = ((224, 224, 3), WEIGHTS_HELP_WITH_TOP) if include_top else ((None, None, 3), WEIGHTS_HELP)
     if weights == "imagenet":
         try:
-            return keras.applications.VGG16(include_top=False, weights="imagenet", input_shape=(None, None, 3))
+            return keras.applications.VGG16(include_top=include_top, weights="imagenet", input_shape=shape)
         except Exception as e:  # Keras raises a bare Exception("URL fetch failure ...") when offline.
             raise ValueError("cannot get the ImageNet VGG16 weights (%s); %s"
-                             % (str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__, WEIGHTS_HELP))
-    model = keras.applications.VGG16(include_top=False, weights=None, input_shape=(None, None, 3))
+                             % (str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__, help_text))
+    if weights is not None and not os.path.isfile(weights):
+        raise ValueError("VGG16 weights file %r not found; %s" % (weights, help_text))
+    model = keras.applications.VGG16(include_top=include_top, weights=None, input_shape=shape)
     if weights is not None:
-        if not os.path.isfile(weights):
-            raise ValueError("VGG16 weights file %r not found; %s" % (weights, WEIGHTS_HELP))
         try:
             model.load_weights(weights)
         except Exception as e:  # h5py/Keras raise assorted types for foreign or corrupt files.
             raise ValueError("cannot load VGG16 weights from %r (%s); %s"
                              % (weights, str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__,
-                                WEIGHTS_HELP))
+                                help_text))
     return model
 
 

@@ -1,0 +1,173 @@
+"""Detector features of real and generated images (spec §13.1), with the real-image cache.
+
+A detector function maps uint8 NHWC images `[N, H, W, C]` to float features `[N, D]`.
+Statistics are float64 running sums (`FeatureStats`), optionally with every feature kept.
+Real statistics are cached per (dataset, detector, count, mirroring, what is kept) as
+`<cache>/gan-metrics/<dataset name>-<detector key>-<md5>.npz` (ADA's layout).
+"""
+
+import hashlib
+import os
+
+import numpy as np
+
+from tf_stylegan2 import sources
+from tf_stylegan2.files import save_npz
+from tf_stylegan2.images import to_uint8
+from tf_stylegan2.progress import Progress
+
+TF1_MIRROR_SEED = 123
+
+
+class FeatureStats:
+    """Running float64 sums of features `[N, D]`: count, sum, sum of outer products (when
+    `capture_mean_cov`) and every feature (when `capture_all`), up to `max_items`."""
+
+    def __init__(self, capture_all=False, capture_mean_cov=False, max_items=None):
+        self.capture_all, self.capture_mean_cov, self.max_items = capture_all, capture_mean_cov, max_items
+        self.num_items = 0
+        self.raw_mean = self.raw_cov = None
+        self.all_features = []
+
+    def is_full(self):
+        return self.max_items is not None and self.num_items >= self.max_items
+
+    def append(self, x):
+        x = np.asarray(x).reshape(len(x), -1)
+        if self.max_items is not None:
+            x = x[:max(self.max_items - self.num_items, 0)]
+        if self.capture_all:
+            self.all_features.append(x.astype(np.float32))
+        if self.capture_mean_cov:
+            x64 = x.astype(np.float64)
+            if self.raw_mean is None:
+                self.raw_mean = np.zeros([x.shape[1]], np.float64)
+                self.raw_cov = np.zeros([x.shape[1], x.shape[1]], np.float64)
+            self.raw_mean += x64.sum(axis=0)
+            self.raw_cov += x64.T @ x64
+        self.num_items += x.shape[0]
+
+    def get_all(self):
+        """Every feature, float32 `[N, D]`."""
+        return np.concatenate(self.all_features, axis=0)
+
+    def get_mean_cov(self, unbiased=False):
+        """float64 mean `[D]` and covariance `[D, D]` (biased, ADA; `unbiased`: TF1's `np.cov`)."""
+        n = self.num_items
+        mean = self.raw_mean / n
+        cov = self.raw_cov / n - np.outer(mean, mean)
+        return mean, cov * (n / (n - 1)) if unbiased else cov
+
+    def save(self, path):
+        arrays = dict(num_items=np.int64(self.num_items), capture_all=self.capture_all,
+                      capture_mean_cov=self.capture_mean_cov)
+        if self.capture_all:
+            arrays["all_features"] = self.get_all()
+        if self.capture_mean_cov:
+            arrays.update(raw_mean=self.raw_mean, raw_cov=self.raw_cov)
+        save_npz(path, **arrays)
+
+    @classmethod
+    def load(cls, path):
+        with np.load(path) as f:
+            stats = cls(bool(f["capture_all"]), bool(f["capture_mean_cov"]))
+            stats.num_items = int(f["num_items"])
+            if stats.capture_all:
+                stats.all_features = [f["all_features"]]
+            if stats.capture_mean_cov:
+                stats.raw_mean, stats.raw_cov = f["raw_mean"], f["raw_cov"]
+        return stats
+
+
+def _real_batches(dataset, reals, max_items, mirror, batch_size):
+    """uint8 NHWC batches of reals in the order and with the mirroring of `reals` (see names.py)."""
+    n = dataset.num_images
+    if reals == "ada_full":
+        yield from (img for img, _ in dataset.iterate_uint8(batch_size, max_images=max_items))
+    elif reals == "ada_legacy":
+        yield from (img for img, _ in dataset.iterate_uint8(batch_size, max_images=min(max_items, n)))
+        if mirror and max_items > n:
+            yield from (img[:, :, ::-1] for img, _ in dataset.iterate_uint8(batch_size, max_images=max_items - n))
+    else:
+        rnd = np.random.RandomState(TF1_MIRROR_SEED)
+        left = max_items
+        while left > 0:
+            for img, _ in dataset.iterate_uint8(batch_size, max_images=min(left, n)):
+                if mirror:
+                    flip = rnd.uniform(size=len(img)) < 0.5
+                    img = np.where(flip[:, None, None, None], img[:, :, ::-1], img)
+                left -= len(img)
+                yield img
+
+
+def num_reals(dataset, reals, max_items, mirror):
+    """How many real images `_real_batches` yields."""
+    n = dataset.num_images
+    if reals == "ada_full":
+        return n if max_items is None else min(n, max_items)
+    if reals == "ada_legacy":
+        return min(max_items, 2 * n if mirror else n)
+    return max_items
+
+
+def cache_file(cache_dir, dataset, detector_key, settings):
+    """`<cache>/gan-metrics/<dataset name>-<detector key>-<md5 of everything that decides the statistics>.npz`."""
+    ident = dict(settings, detector=detector_key, dataset_path=os.path.abspath(getattr(dataset, "path", dataset.name)),
+                 num_images=dataset.num_images, resolution=dataset.resolution, num_channels=dataset.num_channels)
+    md5 = hashlib.md5(repr(sorted(ident.items())).encode("utf-8")).hexdigest()
+    name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(dataset.name))
+    return os.path.join(sources.cache_dir(cache_dir), "gan-metrics", "%s-%s-%s.npz" % (name, detector_key, md5))
+
+
+def real_stats(dataset, detector, detector_key, reals, max_items, mirror, capture_all=False, capture_mean_cov=False,
+               cache_dir=None, batch_size=64, progress=True, desc="reals"):
+    """`FeatureStats` of the reals, read from the cache when it has them, else computed and cached."""
+    settings = dict(reals=reals, max_items=max_items, mirror=bool(mirror) and reals != "ada_full",
+                    capture_all=capture_all, capture_mean_cov=capture_mean_cov)
+    path = cache_file(cache_dir, dataset, detector_key, settings)
+    if os.path.isfile(path):
+        return FeatureStats.load(path)
+    total = num_reals(dataset, reals, max_items, settings["mirror"])
+    stats = FeatureStats(capture_all, capture_mean_cov, max_items=total)
+    bar = Progress(total=total, desc=desc) if progress else None
+    for img in _real_batches(dataset, reals, max_items, settings["mirror"], batch_size):
+        stats.append(detector(img))
+        if bar:
+            bar.update(len(img))
+    if bar:
+        bar.close()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    stats.save(path)
+    return stats
+
+
+def random_labels(rnd, labels, c_dim, n):
+    """Labels of `n` uniformly random dataset items `[n, c_dim]` (None when unconditional)."""
+    if not c_dim:
+        return None
+    return np.asarray(labels, np.float32)[rnd.randint(len(labels), size=n)]
+
+
+def generated_images(G, num, labels=None, batch_size=64, seed=0):
+    """uint8 NHWC batches of `G(z, c)` with z ~ N(0, I), c a random dataset label, psi = 1 and random
+    noise (the metrics' fakes); every batch has `batch_size` images (one compiled shape), the last
+    one may overshoot `num`."""
+    rnd = np.random.RandomState(seed)
+    for _ in range(0, num, batch_size):
+        z = rnd.randn(batch_size, G.z_dim).astype(np.float32)
+        c = random_labels(rnd, labels, G.c_dim, batch_size)
+        yield to_uint8(G(z, c, truncation_psi=1, noise_mode="random")).numpy()
+
+
+def fake_stats(G, detector, num, labels=None, capture_all=False, capture_mean_cov=False, batch_size=64, seed=0,
+               progress=True, desc="generated"):
+    """`FeatureStats` of `num` generated images."""
+    stats = FeatureStats(capture_all, capture_mean_cov, max_items=num)
+    bar = Progress(total=num, desc=desc) if progress else None
+    for img in generated_images(G, num, labels, batch_size, seed):
+        stats.append(detector(img))
+        if bar:
+            bar.update(min(len(img), num - bar.count))
+    if bar:
+        bar.close()
+    return stats
