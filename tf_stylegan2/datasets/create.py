@@ -18,19 +18,23 @@ class ImagePreparer:
     """Turns each source image into uint8 `[R, R, C]`: Pillow mode conversion, then the size transform.
 
     The first image fixes the channel count (1 for greyscale modes, else 3) and the output size; it
-    must be square and a power of two. Later images must match (error names the file). `notes`
-    counts the conversions done: {note: [count, first file]}.
+    must be square and a power of two. Non-square inputs need a `transform`; `width`/`height` (both, for a
+    transform) give the output size (ADA's --width/--height; --resolution sets both). Later images must
+    match (the error names the file). `notes` counts the conversions done: {note: [count, first file]}.
     """
 
-    def __init__(self, resolution=None, transform=None, resize_filter="lanczos", require_power_of_two=True):
+    def __init__(self, width=None, height=None, transform=None, resize_filter="lanczos"):
         if transform is not None and transform not in pil_images.TRANSFORMS:
             raise DatasetError("unknown --transform %r (known: %s)" % (transform, ", ".join(pil_images.TRANSFORMS)))
-        if transform is not None and resolution is None:
-            raise DatasetError("--transform=%s requires --resolution" % transform)
-        self.resolution = resolution
+        if resize_filter not in pil_images.RESIZE_FILTERS:
+            raise DatasetError("unknown --resize-filter %r (known: %s)"
+                               % (resize_filter, ", ".join(pil_images.RESIZE_FILTERS)))
+        if transform is not None and (width is None or height is None):
+            raise DatasetError("--transform=%s requires --resolution (or --width and --height)" % transform)
+        self.width = width
+        self.height = height
         self.transform = transform
         self.resize_filter = resize_filter
-        self.require_power_of_two = require_power_of_two
         self.channels = None
         self.shape = None
         self.notes = collections.OrderedDict()
@@ -55,10 +59,10 @@ class ImagePreparer:
         if note:
             self._note(note, name)
         size = image.size
-        if self.transform is None and self.resolution is not None and size[0] != size[1]:
-            raise DatasetError("%s is %dx%d, not square: give --transform=center-crop, center-crop-wide or resize"
-                               % (name, size[0], size[1]))
-        image = pil_images.transform(image, self.transform, self.resolution, self.resolution, self.resize_filter)
+        if self.transform is None and size[0] != size[1]:
+            raise DatasetError("%s: Input images must have the same width and height (got %dx%d; give --resolution "
+                               "and --transform=center-crop, center-crop-wide or resize)" % (name, size[0], size[1]))
+        image = pil_images.transform(image, self.transform, self.width, self.height, self.resize_filter)
         if image is None:
             self._note("dropped by center-crop-wide (too small)", name)
             return None
@@ -68,9 +72,9 @@ class ImagePreparer:
         if self.shape is None:
             h, w, _ = array.shape
             if h != w:
-                raise DatasetError("%s: Input images must have the same width and height (got %dx%d; give "
-                                   "--resolution and --transform)" % (name, w, h))
-            if self.require_power_of_two and (h < 4 or h & (h - 1)):
+                raise DatasetError("%s: Image dimensions after scale and crop are required to be square. Got %dx%d"
+                                   % (name, w, h))
+            if h < 4 or h & (h - 1):
                 raise DatasetError("%s: Input image resolution must be a power-of-two (got %d; give --resolution "
                                    "and --transform)" % (name, h))
             self.shape = array.shape
@@ -172,7 +176,7 @@ def create_from_images(tfrecord_dir, image_dir, shuffle=True, resolution=None, t
     source = sources.ImageFilesSource(image_dir)
     if labels is not None:
         apply_labels_file(source, labels)
-    preparer = ImagePreparer(resolution, transform, resize_filter)
+    preparer = ImagePreparer(resolution, resolution, transform, resize_filter)
     return write_tfrecords_from_source(source, tfrecord_dir, shuffle, preparer, progress, stream)
 
 
@@ -183,11 +187,12 @@ def write_tfrecords(tfrecord_dir, images, labels=None, shuffle=True, progress=Fa
     return write_tfrecords_from_source(source, tfrecord_dir, shuffle, ImagePreparer(), progress)
 
 
-def convert(source_path, dest, max_images=None, resolution=None, transform=None, resize_filter="lanczos",
+def convert(source_path, dest, max_images=None, width=None, height=None, transform=None, resize_filter="lanczos",
             labels=None, progress=True, stream=None):
-    """ADA's `dataset_tool.py --source --dest`: any source (`sources.open_source`) -> ADA zip or folder."""
+    """ADA's `dataset_tool.py --source --dest`: any source (`sources.open_source`, official TFRecord
+    directories included) -> ADA zip (`dest` ends in .zip) or folder. Returns the count written."""
     source = sources.open_source(source_path, max_images)
     if labels is not None:
         apply_labels_file(source, labels)
-    preparer = ImagePreparer(resolution, transform, resize_filter)
+    preparer = ImagePreparer(width, height, transform, resize_filter)
     return write_ada_from_source(source, dest, preparer, progress, stream)

@@ -54,7 +54,7 @@ def to_mode(img, channels):
         notes.append("float greyscale rounded to 8 bits")
     if mode in _ALPHA_MODES or (mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
-        img = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+        img = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
         notes.append("%s composited over white" % mode)
     target = "RGB" if channels == 3 else "L"
     if img.mode != target:

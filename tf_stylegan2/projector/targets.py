@@ -8,8 +8,10 @@ import glob
 import os
 
 import numpy as np
-import tensorflow as tf
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
+
+from tf_stylegan2 import datasets
+from tf_stylegan2.datasets import pil_images, tfrecords
 
 
 def image_paths(specs):
@@ -18,7 +20,7 @@ def image_paths(specs):
     Raises:
       ValueError: a spec that matches nothing.
     """
-    readable = set(Image.registered_extensions())
+    readable = pil_images.image_extensions()
     paths = []
     for spec in specs:
         if os.path.isdir(spec):
@@ -34,30 +36,15 @@ def image_paths(specs):
     return paths
 
 
-def _to_mode(img, channels):
-    """Any Pillow mode -> "RGB" (channels 3) or "L" (channels 1); transparency over white."""
-    img = ImageOps.exif_transpose(img)
-    if img.mode in ("I", "I;16", "I;16L", "I;16B", "I;16N"):  # 16-bit greyscale: keep the top 8 bits.
-        img = Image.fromarray((np.asarray(img, np.uint32) >> 8).astype(np.uint8))
-    if img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (img.mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        img = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
-    return img.convert("RGB" if channels == 3 else "L")
-
-
 def fit_square(img, resolution):
     """Centre-crop a PIL image to a square and LANCZOS-resize it to `resolution`.
     Returns (image, note): the note describes what was done, or is None if nothing was."""
     w, h = img.size
-    note = []
-    if w != h:
-        s = min(w, h)
-        left, top = (w - s) // 2, (h - s) // 2
-        img = img.crop((left, top, left + s, top + s))
-        note.append("%dx%d centre-cropped to %dx%d" % (w, h, s, s))
-    if img.size[0] != resolution:
-        note.append("resized from %dx%d to %dx%d" % (img.size[0], img.size[1], resolution, resolution))
-        img = img.resize((resolution, resolution), Image.LANCZOS)
+    s = min(w, h)
+    note = ["%dx%d centre-cropped to %dx%d" % (w, h, s, s)] if w != h else []
+    if s != resolution:
+        note.append("resized from %dx%d to %dx%d" % (s, s, resolution, resolution))
+    img = pil_images.transform(img, "center-crop", resolution, resolution)
     return img, (", ".join(note) if note else None)
 
 
@@ -71,63 +58,33 @@ def _to_target(array):
 
 def load_image(path, resolution, channels=3):
     """Read an image file as a target. Returns (float32 `[1, R, R, channels]` in [-1, 1], note or None).
+    Any Pillow mode: transparency over white, 16-bit greyscale to its top 8 bits (`datasets.pil_images`).
 
     Raises:
       ValueError: the file is not a readable image.
     """
-    try:
-        with Image.open(path) as img:
-            img.load()
-            img = _to_mode(img, channels)
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise ValueError("%s: not a readable image (%s)" % (path, str(e).strip().splitlines()[0] if str(e).strip()
-                                                            else type(e).__name__))
+    img, _ = pil_images.to_mode(pil_images.open_image(path, path), channels)
     img, note = fit_square(img, resolution)
     return _to_target(np.asarray(img)), note
 
 
 def tfrecord_path(data_dir, dataset):
     """The highest-resolution `*.tfrecords` file of an official dataset directory `<data_dir>/<dataset>`
-    (TF1 `dataset_tool.py` writes one file per level of detail)."""
-    directory = os.path.join(data_dir, dataset)
-    files = sorted(glob.glob(os.path.join(directory, "*.tfrecords")))
-    if not files:
-        raise ValueError("no *.tfrecords files in %r" % directory)
-    return max(files, key=lambda f: int(np.prod(_first_record(f)["shape"])))
+    (TF1 `dataset_tool.py` writes one file per level of detail), as `datasets` finds it.
 
-
-def _parse(record):
-    ex = tf.io.parse_single_example(record, {"shape": tf.io.FixedLenFeature([3], tf.int64),
-                                             "data": tf.io.FixedLenFeature([], tf.string)})
-    return {"shape": ex["shape"], "data": ex["data"]}
-
-
-def _first_record(path):
-    try:
-        for record in tf.data.TFRecordDataset(path).take(1):
-            return _parse(record)
-    except (tf.errors.OpError, ValueError) as e:
-        raise ValueError("%s: not an official-format TFRecord file (%s)" % (path, str(e).strip().splitlines()[0]))
-    raise ValueError("%s: no records" % path)
+    Raises:
+      ValueError (`datasets.DatasetError`): no readable `*.tfrecords` files there.
+    """
+    return tfrecords.find_levels(os.path.join(data_dir, dataset))[0]
 
 
 def tfrecord_images(path, resolution, channels=3, num_images=None):
-    """Yield (target float32 `[1, R, R, channels]` in [-1, 1], note or None) for the first
-    `num_images` records (all if None) of an official TFRecord file: tf.train.Example with
-    `shape` = int64 [C, H, W] and `data` = the uint8 CHW bytes."""
-    dataset = tf.data.TFRecordDataset(path)
-    if num_images is not None:
-        dataset = dataset.take(num_images)
-    try:
-        for record in dataset:
-            ex = _parse(record)
-            c, h, w = (int(v) for v in ex["shape"].numpy())
-            chw = np.frombuffer(ex["data"].numpy(), np.uint8)
-            if chw.size != c * h * w:
-                raise ValueError("%s: record data has %d bytes, shape says %dx%dx%d" % (path, chw.size, c, h, w))
-            hwc = chw.reshape(c, h, w).transpose(1, 2, 0)
-            img = Image.fromarray(hwc[:, :, 0] if c == 1 else hwc)
-            img, note = fit_square(img.convert("RGB" if channels == 3 else "L"), resolution)
-            yield _to_target(np.asarray(img)), note
-    except tf.errors.OpError as e:
-        raise ValueError("%s: not an official-format TFRecord file (%s)" % (path, str(e).strip().splitlines()[0]))
+    """Yield (target float32 `[1, R, R, channels]` in [-1, 1], note or None) for the first `num_images`
+    images (all if None) of an official dataset directory or `.tfrecords` file, read at full resolution
+    with `datasets.open_dataset`."""
+    dataset = datasets.open_dataset(path, use_labels=False, max_images=num_images)
+    for images, _ in dataset.iterate_uint8(1):
+        hwc = images[0]
+        img = Image.fromarray(hwc[:, :, 0] if hwc.shape[2] == 1 else hwc)
+        img, note = fit_square(pil_images.to_mode(img, channels)[0], resolution)
+        yield _to_target(np.asarray(img)), note
