@@ -1,6 +1,7 @@
-"""Import of NVIDIA's official (TF1) StyleGAN2 network pickles, without executing them."""
+"""NVIDIA's official (TF) StyleGAN2 network pickles: import without executing them, and export."""
 
 from tf_stylegan2.official.load import Networks, load_pickle
+from tf_stylegan2.official.save import save_pickle
 from tf_stylegan2.official.unpickler import NetworkPickleError
 
-__all__ = ["NetworkPickleError", "Networks", "load_pickle"]
+__all__ = ["NetworkPickleError", "Networks", "load_pickle", "save_pickle"]
