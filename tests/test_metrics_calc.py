@@ -232,7 +232,7 @@ def test_ppl_pairs_crop_and_shared_noise(G):
                                progress=False)
     assert d.shape == (10,) and len(dist.inputs) == 3
     a, b = dist.inputs[0]
-    assert a.shape == (4, 8, 8, 3) and 0 <= a.min() and a.max() <= 255
+    assert a.shape == (4, 8, 8, 3)  # (x + 1) * 127.5, not clipped (as the official code)
     # the draws: z for both ends, then one shared noise map per layer (no t for 'end')
     rnd = np.random.RandomState(3)
     z = rnd.randn(8, G.z_dim).astype(np.float32)

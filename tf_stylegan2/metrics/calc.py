@@ -7,16 +7,16 @@ import sys
 import time
 
 import numpy as np
-import tensorflow as tf
 
 from tf_stylegan2 import datasets
 from tf_stylegan2.files import atomic_path
-from tf_stylegan2.metrics import features, inception, names, path_length, vgg16
+from tf_stylegan2.metrics import features, names, path_length
 from tf_stylegan2.metrics.frechet import fid_from_stats
+from tf_stylegan2.metrics.inception import load_inception
 from tf_stylegan2.metrics.inception_score import is_from_probabilities
 from tf_stylegan2.metrics.kernel import kid_from_features
 from tf_stylegan2.metrics.precision_recall import pr_from_features
-from tf_stylegan2.projector.lpips import PerceptualDistance, vgg16_backbone
+from tf_stylegan2.metrics.vgg16 import load_vgg16
 
 KID_NUM_SUBSETS, KID_MAX_SUBSET_SIZE = 100, 1000
 IS_NUM_SPLITS = 10
@@ -77,23 +77,13 @@ def _announce_small_dataset(spec, dataset, mirror, warn):
              % (dataset.name, have, spec.name, spec.max_reals))
 
 
-_DISTANCES = {}
-
-
-def _ppl_distance(vgg16_weights):
-    key = vgg16_weights or "imagenet"
-    if key not in _DISTANCES:
-        _DISTANCES[key] = tf.function(PerceptualDistance(vgg16_backbone(key)).__call__, reduce_retracing=True)
-    return _DISTANCES[key]
-
-
 def _detector(spec, inception_source, vgg16_source, cache_dir, progress):
     if spec.kind in ("fid", "kid", "is"):
         if hasattr(inception_source, "probabilities"):
             return inception_source
-        return inception.load_inception(inception_source, cache_dir, progress=progress)
+        return load_inception(inception_source, cache_dir, progress=progress)
     if spec.kind == "pr":
-        return vgg16_source if hasattr(vgg16_source, "features") else vgg16.load_vgg16(vgg16_source)
+        return vgg16_source if hasattr(vgg16_source, "features") else load_vgg16(vgg16_source)
     return None
 
 
@@ -155,7 +145,7 @@ def calc_metric(name, G, dataset, mirror=False, cache_dir=None, inception=None, 
         results = {spec.name + "_mean": mean, spec.name + "_std": std}
     else:
         d = path_length.path_distances(
-            G, distance or _ppl_distance(vgg16 if isinstance(vgg16, str) else None), spec.num_fakes,
+            G, distance or path_length.lpips_distance(vgg16 if isinstance(vgg16, str) else None), spec.num_fakes,
             space=spec.space, sampling=spec.sampling, crop=spec.crop, labels=labels, epsilon=names.PPL_EPSILON,
             batch_size=max(1, min(PPL_BATCH_SIZE, batch_size)), seed=seed, progress=progress, desc=spec.name)
         results = {spec.name: path_length.ppl_from_distances(d)}

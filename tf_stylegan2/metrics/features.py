@@ -10,6 +10,7 @@ import hashlib
 import os
 
 import numpy as np
+import tensorflow as tf
 
 from tf_stylegan2 import sources
 from tf_stylegan2.files import save_npz
@@ -150,13 +151,19 @@ def random_labels(rnd, labels, c_dim, n):
 
 def generated_images(G, num, labels=None, batch_size=64, seed=0):
     """uint8 NHWC batches of `G(z, c)` with z ~ N(0, I), c a random dataset label, psi = 1 and random
-    noise (the metrics' fakes); every batch has `batch_size` images (one compiled shape), the last
-    one may overshoot `num`."""
+    noise (the metrics' fakes), all drawn from `seed` (the noise with a `tf.random.Generator`, on the
+    device; a SavedModel generator draws its own). Every batch has `batch_size` images (one compiled
+    shape); the last one may overshoot `num`."""
     rnd = np.random.RandomState(seed)
+    synthesis = getattr(G, "synthesis", None)
+    sizes = [synthesis.noise_resolution(i) for i in range(synthesis.num_noise)] \
+        if hasattr(synthesis, "num_noise") else None
+    noise_rnd = tf.random.Generator.from_seed(seed)
     for _ in range(0, num, batch_size):
         z = rnd.randn(batch_size, G.z_dim).astype(np.float32)
         c = random_labels(rnd, labels, G.c_dim, batch_size)
-        yield to_uint8(G(z, c, truncation_psi=1, noise_mode="random")).numpy()
+        kwargs = {} if sizes is None else dict(noise=[noise_rnd.normal([batch_size, r, r]) for r in sizes])
+        yield to_uint8(G(z, c, truncation_psi=1, noise_mode="random", **kwargs)).numpy()
 
 
 def fake_stats(G, detector, num, labels=None, capture_all=False, capture_mean_cov=False, batch_size=64, seed=0,

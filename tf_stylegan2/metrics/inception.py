@@ -36,7 +36,8 @@ def read_graph_def(path):
             member = next((m for m in tar.getmembers() if os.path.basename(m.name) == GRAPH_MEMBER and m.isfile()),
                           None)
             if member is None:
-                raise ValueError("%s holds no %s: expected TensorFlow's inception-2015-12-05.tgz" % (path, GRAPH_MEMBER))
+                raise ValueError("%s holds no %s: expected TensorFlow's inception-2015-12-05.tgz"
+                                 % (path, GRAPH_MEMBER))
             data = tar.extractfile(member).read()
     else:
         with open(path, "rb") as f:

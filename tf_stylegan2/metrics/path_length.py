@@ -12,9 +12,22 @@ import tensorflow as tf
 
 from tf_stylegan2.metrics.features import random_labels
 from tf_stylegan2.progress import Progress
+from tf_stylegan2.projector.lpips import PerceptualDistance, vgg16_backbone
 from tf_stylegan2.projector.projector import box_downsample
 
 DISTANCE_RESOLUTION = 256
+
+
+_DISTANCES = {}
+
+
+def lpips_distance(vgg16_weights="imagenet"):
+    """The projector's `PerceptualDistance` on VGG16 with `vgg16_weights` ("imagenet" or a Keras
+    weights file, as the projector's --vgg16), compiled once and kept for the life of the process."""
+    key = vgg16_weights or "imagenet"
+    if key not in _DISTANCES:
+        _DISTANCES[key] = tf.function(PerceptualDistance(vgg16_backbone(key)).__call__, reduce_retracing=True)
+    return _DISTANCES[key]
 
 
 def _normalize(x):
