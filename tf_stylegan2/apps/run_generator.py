@@ -1,5 +1,6 @@
 """`run_generator.py`: NVIDIA's generation apps (generate-images, style-mixing-example) plus
-per-layer latent mixing, network blending and rendering of latent files.
+per-layer latent mixing, network blending, rendering of latent files, SeFa directions and latent
+editing (PaddleGAN's editing app).
 
 Every subcommand writes into a new `<result_dir>/<NNNNN>-<subcommand>/` directory, created only
 after the arguments and inputs have been checked.
@@ -11,7 +12,7 @@ import numpy as np
 from absl import flags
 
 import tf_stylegan2 as sg
-from tf_stylegan2 import blending, converted, generation, latents
+from tf_stylegan2 import blending, converted, editing, generation, latents
 from tf_stylegan2.apps import cli
 from tf_stylegan2.files import atomic_directory, create_run_dir, save_png
 from tf_stylegan2.progress import Progress
@@ -57,6 +58,19 @@ def define_flags():
                        **_ARGS)
     flags.DEFINE_integer("seed", 0, "blend-networks: seed of the 9 preview latents (RandomState(seed).randn(9, z_dim))",
                          **_ARGS)
+    flags.DEFINE_string("out", None, "sefa: output .npz (default <result-dir>/<NNNNN>-sefa/directions.npz)", **_ARGS)
+    flags.DEFINE_string("layers", "all", "sefa: conv layers factorised; edit-latents: w layers edited. "
+                        "all, coarse (0-3), middle (4-7), fine (8-) or indices like 0-3,7", **_ARGS)
+    flags.DEFINE_string("directions", None, "edit-latents: direction file (sefa .npz, name -> vector .npz, .npy) "
+                        "or name=path.npy,... (one direction per file)", **_ARGS)
+    flags.DEFINE_string("direction", None, "edit-latents: direction index or name (default 0)", **_ARGS)
+    flags.DEFINE_list("degrees", None, "edit-latents: steps along the direction, e.g. -5,0,5 (the grid's columns)",
+                      **_ARGS)
+    flags.DEFINE_string("latent", None, "edit-latents, PaddleGAN form: one latent (.npy [num_ws, w_dim])", **_ARGS)
+    flags.DEFINE_string("direction_name", None, "edit-latents, PaddleGAN form: = --direction", **_ARGS)
+    flags.DEFINE_string("direction_path", None, "edit-latents, PaddleGAN form: = --directions", **_ARGS)
+    flags.DEFINE_float("direction_offset", None, "edit-latents, PaddleGAN form: one degree; writes src.editing.png, "
+                       "dst.editing.png, dst.editing.npy (PaddleGAN default 0)", **_ARGS)
 
 
 def _require(*names):
@@ -211,12 +225,127 @@ def blend_networks():
     print(run_dir)
 
 
+def sefa():
+    """SeFa (spec §9): `directions.npz` (`directions` [k, w_dim], `singular_values` [k]) from the
+    stacked style weights of the chosen conv layers (ToRGB layers excluded)."""
+    _require("network")
+    G = _generator(FLAGS.network)
+    directions, singular_values = editing.sefa_directions(G, _layers(FLAGS.layers))
+    out = FLAGS.out or os.path.join(create_run_dir(FLAGS.result_dir, "sefa"), "directions.npz")
+    editing.save_sefa(out, directions, singular_values)
+    print(out)
+
+
+def _layers(text):
+    """--layers: a group name (checked by `editing.layer_indices`) or indices like 0-3,7."""
+    text = text.strip()
+    return cli.parse_int_list(text, "layer") if text[:1].isdigit() else text
+
+
+def _one_of(general, paddle):
+    """The value of flag `general` or of its PaddleGAN alias `paddle`; giving both is an error."""
+    if FLAGS[general].present and FLAGS[paddle].present:
+        raise cli.CommandError("give --%s or --%s, not both" % (general, paddle.replace("_", "-")))
+    return FLAGS[paddle].value if FLAGS[paddle].present else FLAGS[general].value
+
+
+def _edit_sources(G):
+    """(row names, ws [N, num_ws, w_dim]) from --seeds, --latents or --latent."""
+    given = [name for name in ("seeds", "latents", "latent") if FLAGS[name].value]
+    if len(given) != 1:
+        raise cli.CommandError("give exactly one of --seeds, --latents, --latent")
+    if FLAGS.seeds:
+        seeds = cli.parse_int_list(FLAGS.seeds, "seed")
+        return (["seed%04d" % s for s in seeds],
+                generation.seed_ws(G, seeds, _flag_or("truncation_psi", 0.5), FLAGS["class"].value))
+    names, ws = [], []
+    for path in FLAGS.latents or [FLAGS.latent]:
+        w = latents.load_latents(path, G.num_ws, G.w_dim)
+        stem = os.path.splitext(os.path.basename(path))[0]
+        names += [stem] if len(w) == 1 else ["%s-%02d" % (stem, i) for i in range(len(w))]
+        ws.append(w)
+    if len(set(names)) != len(names):
+        raise cli.CommandError("latent files with the same name would overwrite each other's images")
+    return names, np.concatenate(ws)
+
+
+def _load_direction_spec(spec):
+    """--directions: one file, or name=path,... (one direction per file) -> {key: array}."""
+    if "=" not in spec:
+        return editing.load_directions(spec)
+    out = {}
+    for item in spec.split(","):
+        name, sep, path = item.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise cli.CommandError("bad --directions item %r: expected name=path" % item)
+        loaded = editing.load_directions(path.strip())
+        if len(loaded) != 1:
+            raise cli.CommandError("%s holds %d directions; name=path takes a file with one" % (path, len(loaded)))
+        out[name.strip()] = next(iter(loaded.values()))
+    return out
+
+
+def edit_latents():
+    """Latents moved along a direction: `grid.png` (rows: latents, columns: degrees), per image
+    `<latent>_degree<d>.png` and its latent `<latent>_degree<d>.npy` ([num_ws, w_dim]), and all
+    edited latents in `edited_w.npz` (key `w`, row-major). PaddleGAN's form (`--latent`,
+    `--direction-offset`) writes `src.editing.png`, `dst.editing.png` and `dst.editing.npy` instead
+    of the per-image files. Const noise unless given."""
+    paddle = FLAGS["latent"].present or FLAGS["direction_offset"].present
+    directions_path = _one_of("directions", "direction_path")
+    key = _one_of("direction", "direction_name")
+    _require("network")
+    if not directions_path:
+        raise cli.CommandError("--directions (or --direction-path) required")
+    if paddle:
+        if FLAGS["degrees"].present:
+            raise cli.CommandError("--degrees goes with --latents/--seeds; PaddleGAN's --latent takes --direction-offset")
+        if not FLAGS.latent:
+            raise cli.CommandError("--direction-offset goes with --latent (PaddleGAN's form); use --degrees")
+        degrees = [0.0, _flag_or("direction_offset", 0.0)]
+    else:
+        degrees = _floats(FLAGS.degrees or ["-5", "0", "5"], "--degrees")
+    noise_mode = _unseeded_noise_mode()
+    layers = _layers(FLAGS.layers)
+    G = _generator(FLAGS.network)
+    direction = editing.check_direction(
+        editing.select_direction(_load_direction_spec(directions_path), "0" if key is None else key),
+        G.num_ws, G.w_dim, "direction %s" % ("0" if key is None else key))
+    names, ws = _edit_sources(G)
+    if paddle and len(ws) != 1:
+        raise cli.CommandError("--latent holds %d latents; PaddleGAN's form edits one" % len(ws))
+    edited = np.stack([editing.edit(ws, direction, d, layers) for d in degrees], axis=1)  # [N, D, num_ws, w_dim]
+    jobs = [("%s_degree%+g" % (name, d), w) for name, row in zip(names, edited) for d, w in zip(degrees, row)]
+    run_dir = create_run_dir(FLAGS.result_dir, "edit-latents")
+    cells = {}
+    progress = Progress(total=len(jobs), desc="edit-latents")
+    for batch in generation.batches(jobs, FLAGS.batch_size):
+        images = generation.render_ws(G, np.stack([w for _, w in batch]), noise_mode)
+        for (name, w), img in zip(batch, images):
+            cells[divmod(len(cells), len(degrees))] = img
+            if not paddle:
+                save_png(os.path.join(run_dir, name + ".png"), img)
+                latents.save_latents(os.path.join(run_dir, name + ".npy"), w)
+        progress.update(len(batch))
+    progress.close()
+    if paddle:
+        save_png(os.path.join(run_dir, "src.editing.png"), cells[(0, 0)])
+        save_png(os.path.join(run_dir, "dst.editing.png"), cells[(0, 1)])
+        latents.save_latents(os.path.join(run_dir, "dst.editing.npy"), edited[0, 1])
+    else:
+        latents.save_latents(os.path.join(run_dir, "edited_w.npz"), edited.reshape(-1, G.num_ws, G.w_dim))
+    save_png(os.path.join(run_dir, "grid.png"), generation.image_grid(cells, len(names), len(degrees)))
+    print(run_dir)
+
+
 SUBCOMMANDS = {
     "generate-images": generate_images,
     "style-mixing-example": style_mixing_example,
     "mix-latents": mix_latents,
     "generate-from-latents": generate_from_latents,
     "blend-networks": blend_networks,
+    "sefa": sefa,
+    "edit-latents": edit_latents,
 }
 
 
