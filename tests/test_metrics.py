@@ -227,12 +227,13 @@ def _images(n, size=16, seed=0, channels=3):
     return np.random.RandomState(seed).randint(0, 256, [n, size, size, channels]).astype(np.uint8)
 
 
-@pytest.mark.parametrize("tgz", [False, True])
-def test_inception_graph_features_and_bias_free_probabilities(tmp_path, tgz):
-    det = metrics.load_inception(write_standin_inception(tmp_path, tgz=tgz))
+@pytest.mark.parametrize("tgz,bn_scale", [(False, True), (True, False)])
+def test_inception_graph_features_and_bias_free_probabilities(tmp_path, tgz, bn_scale):
+    # the stand-in has the 2015 graph's BatchNormWithGlobalNormalization, which TF2 functions cannot run as is
+    det = metrics.load_inception(write_standin_inception(tmp_path, tgz=tgz, bn_scale=bn_scale))
     imgs = _images(5)
     feats, probs = det(imgs)
-    want_feats, want_probs = standin_reference(imgs)
+    want_feats, want_probs = standin_reference(imgs, bn_scale=bn_scale)
     assert feats.shape == (5, 8) and probs.shape == (5, 5)
     np.testing.assert_allclose(feats, want_feats, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(probs, want_probs, rtol=1e-4, atol=1e-6)
@@ -288,3 +289,20 @@ def test_inception_download_once_into_the_network_cache(tmp_path):
     assert again is det
     np.testing.assert_allclose(det.features(_images(2)), standin_reference(_images(2), seed=3)[0], rtol=1e-4,
                                atol=1e-5)
+
+
+def test_graph_that_cannot_run_is_a_one_line_error(tmp_path):
+    # pool_3 fed by an op whose input is never provided: imports, then fails on the check run
+    import tensorflow as tf
+    g = tf.Graph()
+    with g.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [None, None, 3], name="Cast")
+        tf.expand_dims(x, 0, name="ExpandDims")
+        hole = tf.compat.v1.placeholder(tf.float32, [None, 1, 1, 4], name="hole")
+        pool = tf.identity(hole, name="pool_3")
+        tf.matmul(tf.reshape(pool, [1, 4]), tf.ones([4, 2]), name="softmax/logits/MatMul")
+    path = tmp_path / "classify_image_graph_def.pb"
+    path.write_bytes(g.as_graph_def().SerializeToString())
+    with pytest.raises(ValueError, match="the Inception graph cannot run here") as e:
+        metrics.load_inception(str(path))
+    assert "\n" not in str(e.value)

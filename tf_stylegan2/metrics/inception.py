@@ -5,6 +5,10 @@ GraphDef into a `tf.compat.v1.wrap_function`, as TTUR's `fid.py` and openai's In
 code use it: NHWC float images in [0, 255] (any size; the graph resizes and normalises) go in at
 `ExpandDims:0`; `pool_3:0` `[N, 1, 1, 2048]` gives the FID features; the class probabilities are
 `softmax(features @ W)` with `W` the weight input of `softmax/logits/MatMul` (no bias).
+
+The 2015 graph normalises with `BatchNormWithGlobalNormalization`, an op TensorFlow refuses to
+run in graphs newer than GraphDef version 9 (every function graph of TF2); those nodes are
+rewritten into the same arithmetic with current ops before the import.
 """
 
 import hashlib
@@ -49,6 +53,48 @@ def read_graph_def(path):
         raise ValueError("%s is not a TensorFlow GraphDef: expected %s or inception-2015-12-05.tgz"
                          % (path, GRAPH_MEMBER)) from None
     return graph_def, hashlib.sha256(data).hexdigest()
+
+
+def _const_node(name, value, dtype_enum):
+    node = tf.compat.v1.NodeDef(name=name, op="Const")
+    node.attr["dtype"].type = dtype_enum
+    node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(value, dtype=tf.as_dtype(dtype_enum)))
+    return node
+
+
+def _op_node(name, op, inputs, dtype_enum):
+    node = tf.compat.v1.NodeDef(name=name, op=op, input=inputs)
+    node.attr["T"].type = dtype_enum
+    return node
+
+
+def replace_global_batch_norm(graph_def):
+    """A copy of `graph_def` with each `BatchNormWithGlobalNormalization(t, m, v, beta, gamma)` node
+    replaced by `(t - m) * rsqrt(v + eps) [* gamma] + beta` (its definition) under the same output name."""
+    out = tf.compat.v1.GraphDef()
+    out.versions.CopyFrom(graph_def.versions)
+    out.library.CopyFrom(graph_def.library)
+    for node in graph_def.node:
+        if node.op != "BatchNormWithGlobalNormalization":
+            out.node.add().CopyFrom(node)
+            continue
+        n, dtype = node.name, node.attr["T"].type
+        t, m, v, beta, gamma = node.input[:5]
+        controls = [i for i in node.input[5:] if i.startswith("^")]
+        scale = n + "/rsqrt"
+        nodes = [_const_node(n + "/epsilon", node.attr["variance_epsilon"].f, dtype),
+                 _op_node(n + "/variance_eps", "AddV2", [v, n + "/epsilon"], dtype),
+                 _op_node(scale, "Rsqrt", [n + "/variance_eps"], dtype)]
+        if node.attr["scale_after_normalization"].b:
+            nodes.append(_op_node(n + "/scale", "Mul", [scale, gamma], dtype))
+            scale = n + "/scale"
+        nodes += [_op_node(n + "/centered", "Sub", [t, m], dtype),
+                  _op_node(n + "/scaled", "Mul", [n + "/centered", scale], dtype),
+                  _op_node(n, "AddV2", [n + "/scaled", beta] + controls, dtype)]
+        for new in nodes:
+            new.device = node.device
+            out.node.add().CopyFrom(new)
+    return out
 
 
 def check_graph(graph_def, path):
@@ -117,6 +163,12 @@ def load_inception(source=None, cache_dir=None, progress=True):
     if stamp not in _LOADED:
         graph_def, digest = read_graph_def(path)
         check_graph(graph_def, path)
-        _LOADED[stamp] = InceptionDetector(graph_def, "inception-" + digest[:16])
+        try:
+            detector = InceptionDetector(replace_global_batch_norm(graph_def), "inception-" + digest[:16])
+            detector(np.zeros([1, 16, 16, 3], np.uint8))  # fail here, before any work, if the graph cannot run
+        except Exception as e:  # TensorFlow raises assorted types (OpError, UnliftableError, ...) for foreign graphs
+            raise ValueError("%s: the Inception graph cannot run here (%s)"
+                             % (path, str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)) from None
+        _LOADED[stamp] = detector
     return _LOADED[stamp]
 
