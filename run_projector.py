@@ -1,6 +1,6 @@
 """Project generated or real images into a StyleGAN2 latent space; see `tf_stylegan2/apps/run_projector.py`."""
 
-from tf_stylegan2.apps.run_projector import main
+import tf_stylegan2_startup
 
 if __name__ == "__main__":
-    main()
+    tf_stylegan2_startup.run_app("tf_stylegan2.apps.run_projector")

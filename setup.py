@@ -47,6 +47,7 @@ setup(
     version="0.1.0",
     description="StyleGAN2 for TensorFlow 2 / Keras 3 that loads NVIDIA's official network pickles",
     packages=find_packages(include=["tf_stylegan2", "tf_stylegan2.*", "converters", "converters.*"]),
+    py_modules=["tf_stylegan2_startup"],  # the apps' start-up, importable before TensorFlow
     python_requires=">=3.9",
     cmdclass={"build_py": BuildPyWithCustomOps},
     install_requires=["numpy", "pillow", "h5py", "absl-py"],
@@ -57,9 +58,9 @@ setup(
     },
     entry_points={
         "console_scripts": [
-            "tf-stylegan2-generate=tf_stylegan2.apps.run_generator:main",
-            "tf-stylegan2-project=tf_stylegan2.apps.run_projector:main",
-            "tf-stylegan2-convert=converters.convert_pkl:main",
+            "tf-stylegan2-generate=tf_stylegan2_startup:generate",
+            "tf-stylegan2-project=tf_stylegan2_startup:project",
+            "tf-stylegan2-convert=tf_stylegan2_startup:convert",
         ],
     },
 )

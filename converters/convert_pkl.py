@@ -4,41 +4,14 @@
 
 `--network` takes a path, an http(s):// URL (cached in --cache_dir, default $TF_STYLEGAN2_CACHE or
 ~/.cache/tf_stylegan2) or a `gdrive:networks/<name>.pkl` alias. The output directory is written
-atomically; see `tf_stylegan2.export.convert`.
+atomically; the app is `tf_stylegan2/apps/convert_pkl.py`.
 """
 
-
-from absl import flags, logging
-
-from tf_stylegan2.apps import cli
-
-flags.DEFINE_string("network", None, "Official network pickle: path, http(s):// URL or gdrive:networks/<name>.pkl.")
-flags.DEFINE_string("output_dir", None, "Directory to write (replaced atomically if it exists).")
-flags.DEFINE_string("cache_dir", None, "Download cache (default $TF_STYLEGAN2_CACHE or ~/.cache/tf_stylegan2).")
-flags.DEFINE_bool("saved_model", True, "Also export G_ema as a SavedModel in <output_dir>/saved_model.")
-flags.DEFINE_integer("verify", 0, "Compare the Keras model and the reloaded SavedModel on seeds 0..N-1.", lower_bound=0)
-flags.DEFINE_float("truncation_psi", 0.5, "Truncation used by --verify.")
-flags.mark_flags_as_required(["network", "output_dir"])
-FLAGS = flags.FLAGS
-
-
-def convert():
-    from tf_stylegan2.export.convert import convert_network  # imports TensorFlow: after flag parsing
-    logging.set_verbosity(logging.WARNING)  # SavedModel writing logs every step at INFO
-    if FLAGS.verify and not FLAGS.saved_model:
-        raise cli.CommandError("--verify needs the SavedModel: drop --nosaved_model")
-    report = convert_network(FLAGS.network, FLAGS.output_dir, cache_dir=FLAGS.cache_dir,
-                             saved_model=FLAGS.saved_model, verify_seeds=FLAGS.verify,
-                             truncation_psi=FLAGS.truncation_psi)
-    if report:
-        print("verify: %d seeds, truncation_psi=%g: max-abs w %.3g, float image %.3g, uint8 image %d LSB"
-              % (report["seeds"], FLAGS.truncation_psi, report["w_max_abs"], report["float_max_abs"],
-                 report["uint8_max_abs"]))
-    print("wrote %s" % FLAGS.output_dir)
+import tf_stylegan2_startup
 
 
 def main():
-    cli.run(convert)
+    tf_stylegan2_startup.run_app("tf_stylegan2.apps.convert_pkl")
 
 
 if __name__ == "__main__":

@@ -1,26 +1,31 @@
-"""A dependency-free progress bar on stderr."""
+"""A dependency-free progress display on stderr, shown only where it helps."""
 
 import sys
 import time
 
 
 class Progress:
-    """`for x in Progress(items, desc="render"): ...` or manual `update(n, status=...)`.
+    """`for x in Progress(items, desc="render"): ...` or manual `update(n, status=...)` then `close()`.
 
-    On a terminal the bar redraws in place; otherwise it prints a line at every 10 %.
-    `status` (e.g. the current loss) is shown after the counts.
+    Work that ends within `delay` seconds shows nothing. On a terminal, longer work shows a bar
+    redrawn in place (at most every `redraw` seconds) and ended with a newline at `close`; on a
+    pipe or file it shows no bar, only one final line at `close` (`desc: count/total in 12.3s
+    status`). `status` (e.g. the current loss) is shown after the counts. A `close` never
+    reached (an exception) prints no final line, so an error stays the only line.
     """
 
-    def __init__(self, iterable=None, total=None, desc="", stream=None):
+    def __init__(self, iterable=None, total=None, desc="", stream=None, delay=1.0, redraw=0.1):
         self.iterable = iterable
         self.total = total if total is not None else (len(iterable) if hasattr(iterable, "__len__") else None)
         self.desc = desc
         self.stream = stream or sys.stderr
+        self.delay, self.redraw = delay, redraw
         self.count = 0
         self.status = ""
-        self.start = time.time()
+        self.start = time.monotonic()
         self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self._last_decile = -1
+        self._last_draw = None
+        self._closed = False
 
     def __iter__(self):
         for item in self.iterable:
@@ -32,27 +37,38 @@ class Progress:
         self.count += n
         if status is not None:
             self.status = status
-        if self._tty:
-            self.stream.write("\r" + self._line())
-            self.stream.flush()
+        if not self._tty:
             return
-        decile = int(10 * self.count / self.total) if self.total else self.count
-        if decile != self._last_decile:
-            self._last_decile = decile
-            self.stream.write(self._line() + "\n")
-            self.stream.flush()
+        now = time.monotonic()
+        if now - self.start >= self.delay and (self._last_draw is None or now - self._last_draw >= self.redraw):
+            self._draw(now)
 
-    def _line(self):
-        elapsed = time.time() - self.start
+    def _draw(self, now):
+        self._last_draw = now
+        self.stream.write("\r" + self._bar_line(now - self.start))
+        self.stream.flush()
+
+    def _counts(self):
+        return "%d/%d" % (self.count, self.total) if self.total else "%d" % self.count
+
+    def _bar_line(self, elapsed):
+        bar = ""
         if self.total:
-            frac = self.count / self.total
-            bar = "#" * int(20 * frac) + "-" * (20 - int(20 * frac))
-            text = "%s [%s] %d/%d %.1fs" % (self.desc, bar, self.count, self.total, elapsed)
-        else:
-            text = "%s %d %.1fs" % (self.desc, self.count, elapsed)
-        return text + (" " + self.status if self.status else "")
+            filled = min(20, int(20 * self.count / self.total))
+            bar = "[%s%s] " % ("#" * filled, "-" * (20 - filled))
+        return "%s %s%s %.1fs%s" % (self.desc, bar, self._counts(), elapsed, " " + self.status if self.status else "")
 
     def close(self):
+        """End the display (idempotent): the bar's last state on a terminal, one line elsewhere."""
+        if self._closed:
+            return
+        self._closed = True
+        now = time.monotonic()
         if self._tty:
-            self.stream.write("\n")
-            self.stream.flush()
+            if self._last_draw is not None or now - self.start >= self.delay:
+                self._draw(now)
+                self.stream.write("\n")
+        elif now - self.start >= self.delay:
+            self.stream.write("%s: %s in %.1fs%s\n" % (self.desc, self._counts(), now - self.start,
+                                                       " " + self.status if self.status else ""))
+        self.stream.flush()

@@ -1,0 +1,75 @@
+"""Start-up of the command-line apps: TensorFlow's C++ start-up log kept off the terminal.
+
+Standard library only, and outside the `tf_stylegan2` package (whose import imports TensorFlow),
+so it runs before TensorFlow loads. Every app starts through it, in one line:
+
+    tf_stylegan2_startup.run_app("tf_stylegan2.apps.run_generator")   # imports it quietly, calls main()
+
+TensorFlow prints INFO lines while it loads (oneDNN, CPU features) before it reads
+`TF_CPP_MIN_LOG_LEVEL`; `quiet_import` sets that variable to 2 (warnings and errors of the run
+itself still print) and drops the INFO/WARNING lines written to stderr during the import. When
+the user set `TF_CPP_MIN_LOG_LEVEL` themselves, nothing is changed or dropped.
+"""
+
+import importlib
+import os
+import re
+import sys
+import tempfile
+
+LOG_LEVEL = "2"
+_PREAMBLE = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
+_NATIVE_LINE = re.compile(r"^([IWEF])\d{4} ")
+
+
+def quiet_import(module_name):
+    """Import `module_name` (and with it TensorFlow) without TensorFlow's start-up chatter; returns the module."""
+    if "TF_CPP_MIN_LOG_LEVEL" in os.environ or "tensorflow" in sys.modules:
+        return importlib.import_module(module_name)
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = LOG_LEVEL
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            return importlib.import_module(module_name)
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            sys.stderr.write(without_chatter(captured.read().decode("utf-8", "replace")))
+            sys.stderr.flush()
+
+
+def without_chatter(text):
+    """`text` without the absl preamble and native INFO/WARNING messages (their continuation lines included)."""
+    kept, dropping = [], False
+    for line in text.splitlines(keepends=True):
+        native = _NATIVE_LINE.match(line)
+        if line.rstrip("\n") == _PREAMBLE or (native and native.group(1) in "IW"):
+            dropping = True
+        elif native or not dropping or not line.strip():
+            dropping = False
+            kept.append(line)
+    return "".join(kept)
+
+
+def run_app(module_name):
+    """Quietly import the app module `module_name` and run its `main()`."""
+    quiet_import(module_name).main()
+
+
+def generate():
+    """Console script `tf-stylegan2-generate`."""
+    run_app("tf_stylegan2.apps.run_generator")
+
+
+def project():
+    """Console script `tf-stylegan2-project`."""
+    run_app("tf_stylegan2.apps.run_projector")
+
+
+def convert():
+    """Console script `tf-stylegan2-convert`."""
+    run_app("tf_stylegan2.apps.convert_pkl")
