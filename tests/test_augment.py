@@ -410,6 +410,14 @@ def test_second_order_gradient_through_the_pipe():
     assert grad is not None and np.abs(grad.numpy()).sum() > 0
 
 
+def test_generator_draws_are_reproducible():
+    x = tf.constant(_images(2, 24))
+    pipe = _pipe("bgcfnc", p=0.7)
+    first = pipe(x, rng=tf.random.Generator.from_seed(5)).numpy()
+    assert np.array_equal(pipe(x, rng=tf.random.Generator.from_seed(5)).numpy(), first)
+    assert not np.allclose(pipe(x, rng=tf.random.Generator.from_seed(6)).numpy(), first)
+
+
 def test_tf_function_and_distribute():
     strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
     with strategy.scope():

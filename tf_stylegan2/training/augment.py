@@ -49,8 +49,8 @@ AUGPIPE_SPECS = {
     "bgcfnc": {**_BLIT, **_GEOM, **_COLOR, "imgfilter": 1, "noise": 1, "cutout": 1},
 }
 
-_HZ_GEOM = ops.setup_filter(SYM6, separable=True)   # 12 taps, sum 1
-_HZ_PAD = _HZ_GEOM.shape[0] // 4                          # 3: filter margin in input pixels
+_HZ_GEOM = ops.setup_filter(SYM6, separable=True)           # 12 taps, sum 1
+_HZ_PAD = _HZ_GEOM.shape[0] // 4                            # 3: filter margin in input pixels
 _EXPECTED_POWER = np.array([10, 1, 1, 1], np.float32) / 13  # 1/f spectrum of the filter bands
 _LUMA = np.array([1, 1, 1, 0], np.float32) / np.sqrt(3)     # luma axis, homogeneous RGB
 
@@ -166,18 +166,20 @@ class AugmentPipe(tf.Module):
         """Names of the transforms whose multiplier is > 0, in execution order."""
         return [t for t in TRANSFORMS if getattr(self, t) > 0]
 
-    def __call__(self, images):
-        """Augment `images` float32 NHWC `[N, H, W, C]` -> same shape; identity when p == 0."""
+    def __call__(self, images, rng=None):
+        """Augment `images` float32 NHWC `[N, H, W, C]` -> same shape; identity when p == 0.
+        `rng`: a `tf.random.Generator` to draw from (default: the global `tf.random` ops)."""
         images = tf.convert_to_tensor(images, tf.float32)
         if not self.enabled:
             return images
-        return tf.cond(self.p > 0, lambda: self.apply(images, self.sample_params(images)),
+        return tf.cond(self.p > 0, lambda: self.apply(images, self.sample_params(images, rng)),
                        lambda: tf.identity(images))
 
     # ---- parameters -----------------------------------------------------------------------
 
-    def sample_params(self, images):
-        """Draw every enabled transform's per-sample parameters for `images` `[N, H, W, C]`.
+    def sample_params(self, images, rng=None):
+        """Draw every enabled transform's per-sample parameters for `images` `[N, H, W, C]` from
+        `rng` (a `tf.random.Generator`; default: the global `tf.random` ops).
 
         Returns a dict of float32 tensors (a gated-off sample holds the identity value):
           xflip, rotate90 `[N]` integers i (scale x by 1-2i; rotate by i*pi/2);
@@ -190,8 +192,9 @@ class AugmentPipe(tf.Module):
         n = tf.shape(images)[0]
         channels = images.shape[-1]
         p = tf.convert_to_tensor(self.p)
-        uniform = lambda *shape: tf.random.uniform([n, *shape])
-        normal = lambda *shape: tf.random.normal([n, *shape])
+        draw_uniform, draw_normal = (tf.random.uniform, tf.random.normal) if rng is None else (rng.uniform, rng.normal)
+        uniform = lambda *shape: draw_uniform([n, *shape])
+        normal = lambda *shape: draw_normal([n, *shape])
 
         def gated(multiplier, value, identity, shape=()):
             return tf.where(uniform(*shape) < multiplier * p, value, identity)
@@ -238,7 +241,7 @@ class AugmentPipe(tf.Module):
 
         if self.noise > 0:
             params["noise_sigma"] = gated(self.noise, tf.abs(normal()) * self.noise_std, 0.0)
-            params["noise"] = tf.random.normal(tf.shape(images))
+            params["noise"] = draw_normal(tf.shape(images))
         if self.cutout > 0:
             params["cutout_size"] = gated(self.cutout, tf.fill([n], self.cutout_size), 0.0)
             params["cutout_center"] = uniform(2)
