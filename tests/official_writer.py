@@ -1,11 +1,14 @@
 """Small official-format network pickles for tests, of every kind the converter supports.
 
-Writes the tuple `(G, D, Gs)` of `dnnlib.tflib.network.Network` states (version 4) with the
-variable names, shapes and creation order of the official TF code:
+Writes the tuple `(G, D, Gs)` of `dnnlib.tflib.network.Network` states with the variable names,
+shapes and creation order of the official TF code:
 - flavour "stylegan2": NVlabs/stylegan2 `networks_stylegan2.py` (`G_synthesis_stylegan2`,
-  `D_stylegan2`, labels via `LabelConcat/weight [label_size, latent_size]`);
+  `D_stylegan2`, labels via `LabelConcat/weight [label_size, latent_size]`), state version 4;
 - flavour "ada": NVlabs/stylegan2-ada `training/networks.py` (`G_synthesis`, `D_main`, labels via
-  `LabelEmbed/{weight,bias}`, no `lod` variable).
+  `LabelEmbed/{weight,bias}`, no `lod` variable), state version 5 (adds input/output shapes and
+  names, as `tests/data/ada/network.pkl` made by NVIDIA's code).
+These are for structure tests (kinds, mutations, hostile input); numerics are checked against
+NVIDIA's outputs with the fixtures in tests/data.
 Values are random (seeded); numpy objects are pickled by numpy itself (numpy 2 spells its
 globals `numpy._core.multiarray`, which the loader accepts like the 2019 `numpy.core` spelling).
 """
@@ -147,9 +150,13 @@ def _values(rng, layout, lrmul=1.0):
     return out
 
 
-def _state(name, kwargs, components, func, variables):
-    return dict(version=4, name=name, static_kwargs=dict(kwargs), components=dict(components), build_module_src=SRC,
-                build_func_name=func, variables=list(variables))
+def _state(name, kwargs, components, func, variables, io=None):
+    """A Network state; `io` (version 5, StyleGAN2-ADA): (input_shapes, output_shapes, input_names, output_names)."""
+    state = dict(version=4, name=name, static_kwargs=dict(kwargs), components=dict(components), build_module_src=SRC,
+                 build_func_name=func, variables=list(variables))
+    if io is not None:
+        state.update(version=5, input_shapes=io[0], output_shapes=io[1], input_names=io[2], output_names=io[3])
+    return state
 
 
 def build(resolution=8, flavour="stylegan2", label_size=0, G_args=None, D_args=None, seed=0):
@@ -160,16 +167,26 @@ def build(resolution=8, flavour="stylegan2", label_size=0, G_args=None, D_args=N
     fwd = {k: v for k, v in G_kwargs.items() if k not in MAIN_PARAMS}
     num_ws = 2 * int(np.log2(resolution)) - 2
     lrmul = fwd.get("mapping_lrmul", 0.01)
+    ada = flavour == "ada"
+    z, w = [None, fwd.get("latent_size", 512)], [None, num_ws, fwd.get("dlatent_size", 512)]
+    c, img = [None, label_size], [None, 3, resolution, resolution]
+    io = dict(G=([z, c], [img], ["latents_in", "labels_in"], ["images_out"]),
+              mapping=([z, c], [w], ["latents_in", "labels_in"], ["dlatents_out"]),
+              synthesis=([w], [img], ["dlatents_in"], ["images_out"]),
+              D=([img, c], [[None, 1]], ["images_in", "labels_in"], ["scores_out"]))
+    io = {k: v if ada else None for k, v in io.items()}
 
     def generator(name):
-        syn = Network(_state("G_synthesis", fwd, {}, FUNCS[flavour]["synthesis"], _values(rng, synthesis_layout(fwd))))
+        syn = Network(_state("G_synthesis", fwd, {}, FUNCS[flavour]["synthesis"], _values(rng, synthesis_layout(fwd)),
+                             io["synthesis"]))
         mapping = Network(_state("G_mapping", dict(fwd, dlatent_broadcast=num_ws), {}, "G_mapping",
-                                 _values(rng, mapping_layout(fwd, flavour), lrmul)))
+                                 _values(rng, mapping_layout(fwd, flavour), lrmul), io["mapping"]))
         top = [("dlatent_avg", (rng.standard_normal(fwd.get("dlatent_size", 512)) * 0.1).astype(np.float32))]
-        top = ([("lod", np.float32(0.0))] if flavour == "stylegan2" else []) + top
-        return Network(_state(name, G_kwargs, dict(synthesis=syn, mapping=mapping), "G_main", top))
+        top = ([] if ada else [("lod", np.float32(0.0))]) + top
+        return Network(_state(name, G_kwargs, dict(synthesis=syn, mapping=mapping), "G_main", top, io["G"]))
 
-    D = Network(_state("D", D_kwargs, {}, FUNCS[flavour]["D"], _values(rng, discriminator_layout(D_kwargs, flavour))))
+    D = Network(_state("D", D_kwargs, {}, FUNCS[flavour]["D"], _values(rng, discriminator_layout(D_kwargs, flavour)),
+                       io["D"]))
     return generator("G"), D, generator("Gs")
 
 
