@@ -152,7 +152,7 @@ def read_png(path):
 
 
 def test_sefa_app_writes_the_directions(G, tmp_path):
-    out = tmp_path / "d.npz"
+    out = tmp_path / "new" / "d.npz"
     assert run_app("sefa", "--network", fixture_path("public"), "--layers", "0-3", "--out", out) == 0
     with np.load(out) as f:
         directions, singular_values = editing.sefa_directions(G, "coarse")

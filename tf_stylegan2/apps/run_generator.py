@@ -231,7 +231,11 @@ def sefa():
     _require("network")
     G = _generator(FLAGS.network)
     directions, singular_values = editing.sefa_directions(G, _layers(FLAGS.layers))
-    out = FLAGS.out or os.path.join(create_run_dir(FLAGS.result_dir, "sefa"), "directions.npz")
+    if FLAGS.out:
+        out = FLAGS.out
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    else:
+        out = os.path.join(create_run_dir(FLAGS.result_dir, "sefa"), "directions.npz")
     editing.save_sefa(out, directions, singular_values)
     print(out)
 
