@@ -1,7 +1,7 @@
 """Cost of ADA's augmentation pipe next to a discriminator pass.
 
     PYTHONPATH=. python3 benchmarks/bench_augment.py [--resolutions=16,32,64] [--batch=8] [--p=0.5]
-        [--augpipe=bgc] [--fmap_base=2048] [--repeats=10]
+        [--augpipe=bgc] [--fmap_base=2048] [--repeats=20]
 
 Per resolution, milliseconds per call (best of --repeats, each inside a `tf.function`):
   aug fwd      pipe(images) with p = --p
@@ -31,7 +31,7 @@ flags.DEFINE_integer("batch", 8, "minibatch size")
 flags.DEFINE_float("p", 0.5, "augmentation strength")
 flags.DEFINE_string("augpipe", "bgc", "augmentation preset: " + ", ".join(augment.AUGPIPE_SPECS))
 flags.DEFINE_integer("fmap_base", 2048, "discriminator fmap_base (ADA's auto config uses 16384 below 512 px)")
-flags.DEFINE_integer("repeats", 10, "timed calls per configuration (the best is reported)")
+flags.DEFINE_integer("repeats", 20, "timed calls per configuration (the best is reported)")
 FLAGS = flags.FLAGS
 
 

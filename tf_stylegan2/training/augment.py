@@ -1,19 +1,23 @@
 """StyleGAN2-ADA's augmentation pipeline (spec §12.1) and its p heuristic (§12.2).
 
-`AugmentPipe` augments float32 NHWC images `[N, H, W, C]` (C = 3, or 1 when only geometric,
-filtering and corruption transforms are used; values in the network's [-1, 1] range) with
-NVIDIA's transforms, each drawn independently per sample and gated with probability
-`multiplier * p`:
+`AugmentPipe` augments float32 NHWC images `[N, H, W, C]` (values in the network's [-1, 1]
+range; static H and W) with NVIDIA's transforms, each drawn independently per sample and gated
+with probability `multiplier * p`:
 
 - geometric (`xflip rotate90 xint scale rotate aniso xfrac`): composed into one 3x3 inverse
   matrix per sample and executed once: reflect padding, 2x upsampling with the sym6 wavelet
-  low-pass, bilinear sampling, 2x downsampling with the same filter;
-- colour (`brightness contrast lumaflip hue saturation`): one 4x4 matrix per sample;
-- `imgfilter` (per-band gains of a 4-band filter bank), `noise`, `cutout`.
+  low-pass, bilinear sampling, 2x downsampling with the same filter. As in NVIDIA's code the
+  sym6 pair (not symmetric) cancels its delay only along axes that keep their direction: the
+  input is read at `G (o + e) - e`, e ~ 0.049 px on both axes, so a flip mirrors about a point
+  0.098 px off centre;
+- colour (`brightness contrast lumaflip hue saturation`): one 4x4 matrix per sample, for
+  C = 3 (or 1: no hue, no saturation);
+- `imgfilter` (per-band gains of a 4-band filter bank; H, W >= 22), `noise`, `cutout`.
 
-Parameters are drawn with `tf.random` ops (`sample_params`) and applied by a deterministic,
-differentiable function (`apply`), so the pipe runs inside `tf.function` and in the replica
-function of a `tf.distribute` strategy. At p == 0 the images come back unchanged (NVIDIA's pipe
+Parameters are drawn with `tf.random` ops or a `tf.random.Generator` (`sample_params`) and
+applied by a deterministic function, linear in the images (`apply`), so the pipe runs inside
+`tf.function`, in the replica function of a `tf.distribute` strategy, and under XLA (which gets
+a static-shape version of the padding). At p == 0 the images come back unchanged (NVIDIA's pipe
 still runs its resampling round trip there).
 """
 
@@ -424,11 +428,15 @@ def band_filter(images, gains):
     half = _HZ_FBANK.shape[1] // 2
     if min(height, width) <= half:
         raise ValueError("imgfilter needs images larger than %d px, got %dx%d" % (half, height, width))
-    taps = tf.matmul(gains, _HZ_FBANK)                                      # [N, 43]
-    taps = tf.unstack(taps[:, :, None, None, None], axis=1)
+    channels = images.shape[-1]
+    n = tf.shape(images)[0]
+    taps = tf.repeat(tf.matmul(gains, _HZ_FBANK), channels, axis=0)          # [N*C, 43]
     x = tf.pad(images, [[0, 0], [half, half], [half, half], [0, 0]], mode="REFLECT")
-    x = tf.add_n([t * x[:, :, k:k + width, :] for k, t in enumerate(taps)])
-    return tf.add_n([t * x[:, k:k + height, :, :] for k, t in enumerate(taps)])
+    # One depthwise convolution over all samples: (sample, channel) pairs become channels.
+    x = tf.reshape(tf.transpose(x, [1, 2, 0, 3]), [1, height + 2 * half, width + 2 * half, -1])
+    x = tf.nn.depthwise_conv2d(x, tf.transpose(taps)[None, :, :, None], [1, 1, 1, 1], "VALID")
+    x = tf.nn.depthwise_conv2d(x, tf.transpose(taps)[:, None, :, None], [1, 1, 1, 1], "VALID")
+    return tf.transpose(tf.reshape(x, [height, width, n, channels]), [2, 0, 1, 3])
 
 
 def cutout_mask(size, center, height, width):
