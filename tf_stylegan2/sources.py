@@ -6,8 +6,15 @@ A source is
 - a SavedModel directory (a bare one, or the converted directory's `saved_model/`),
 - an `http(s)://` URL of a pickle: downloaded once into the cache directory (resumable, checked
   against the announced size),
-- an alias `gdrive:networks/<name>.pkl` of the official `run_generator.py`, which names the
-  NVIDIA CDN copy of the pretrained StyleGAN2 networks.
+- an alias naming NVIDIA's CDN copy of a published network:
+  `gdrive:networks/<name>.pkl` (the official `run_generator.py`'s StyleGAN2 networks, TF pickles),
+  `stylegan2-ada:<path>.pkl` (StyleGAN2-ADA TF pickles, `.../stylegan2-ada/pretrained/<path>.pkl`),
+  `stylegan2-ada-pytorch:<path>.pkl` (StyleGAN2-ADA PyTorch snapshots,
+  `.../stylegan2-ada-pytorch/pretrained/<path>.pkl`), e.g. `stylegan2-ada-pytorch:metfaces.pkl`,
+  `stylegan2-ada:cifar10.pkl`, `stylegan2-ada-pytorch:transfer-learning-source-nets/ffhq-res256-mirror-paper256-noaug.pkl`.
+
+Pickles are the official TF `(G, D, Gs)` format (StyleGAN2 and StyleGAN2-ADA) or StyleGAN2-ADA
+PyTorch snapshots (read without PyTorch, see `tf_stylegan2.official.torch_pickle`).
 """
 
 import hashlib
@@ -27,6 +34,9 @@ CACHE_ENV = "TF_STYLEGAN2_CACHE"
 DEFAULT_CACHE_DIR = os.path.join("~", ".cache", "tf_stylegan2")
 GDRIVE_PREFIX = "gdrive:networks/"
 GDRIVE_URL = "https://nvlabs-fi-cdn.nvidia.com/stylegan2/networks/"
+CDN = "https://nvlabs-fi-cdn.nvidia.com/"
+ALIASES = {GDRIVE_PREFIX: GDRIVE_URL, "stylegan2-ada:": CDN + "stylegan2-ada/pretrained/",
+           "stylegan2-ada-pytorch:": CDN + "stylegan2-ada-pytorch/pretrained/"}
 _CHUNK = 1 << 20
 
 
@@ -36,17 +46,25 @@ def cache_dir(override=None):
 
 
 def alias_url(source):
-    """`gdrive:networks/<name>.pkl` -> its CDN URL; any other string is returned unchanged.
+    """An alias (`gdrive:networks/<name>.pkl`, `stylegan2-ada:<path>.pkl`, `stylegan2-ada-pytorch:<path>.pkl`)
+    -> its CDN URL; any other string is returned unchanged.
 
     Raises:
-      ValueError: a `gdrive:` alias outside `networks/<name>.pkl`.
+      ValueError: an alias prefix with a malformed name (gdrive: takes `networks/<name>.pkl`; the
+        ADA ones `<name>.pkl` or `<folder>/<name>.pkl`).
     """
-    if not source.startswith("gdrive:"):
+    scheme = source.split(":", 1)[0] + ":"
+    if scheme == "gdrive:":
+        name = source[len(GDRIVE_PREFIX):] if source.startswith(GDRIVE_PREFIX) else ""
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+\.pkl", name):
+            raise ValueError("unknown alias %r: expected gdrive:networks/<name>.pkl" % source)
+        return GDRIVE_URL + name
+    if scheme not in ALIASES:
         return source
-    name = source[len(GDRIVE_PREFIX):] if source.startswith(GDRIVE_PREFIX) else ""
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+\.pkl", name):
-        raise ValueError("unknown alias %r: expected gdrive:networks/<name>.pkl" % source)
-    return GDRIVE_URL + name
+    name = source[len(scheme):]
+    if not re.fullmatch(r"([A-Za-z0-9_-][A-Za-z0-9_.-]*/)?[A-Za-z0-9_-][A-Za-z0-9_.-]*\.pkl", name):
+        raise ValueError("unknown alias %r: expected %s<name>.pkl or %s<folder>/<name>.pkl" % (source, scheme, scheme))
+    return ALIASES[scheme] + name
 
 
 def is_url(source):

@@ -13,13 +13,17 @@ from tf_stylegan2.images import to_uint8
 from tf_stylegan2.seeds import z_from_seeds
 
 SAVED_MODEL_DIR = "saved_model"
+KERAS_FILE = "G_ema.keras"
 VERIFY_FLOAT_TOLERANCE = 1e-4
 VERIFY_UINT8_TOLERANCE = 1
 
 
-def convert_network(source, output_dir, cache_dir=None, saved_model=True, verify_seeds=0, truncation_psi=0.5):
+def convert_network(source, output_dir, cache_dir=None, saved_model=True, verify_seeds=0, truncation_psi=0.5,
+                    keras_file=False):
     """Write `output_dir` (atomically: it appears, or replaces an existing one, only when complete):
-    `config.json` + `{G,D,G_ema}.weights.h5` (see `tf_stylegan2.converted`) and `saved_model/`.
+    `config.json` + `{G,D,G_ema}.weights.h5` (see `tf_stylegan2.converted`), `saved_model/`, and with
+    `keras_file` `G_ema.keras` (a Keras file: `keras.saving.load_model` reads it once `tf_stylegan2`
+    is imported, which registers the classes).
 
     Args:
       source: anything `tf_stylegan2.load_network` reads that yields Keras networks (pickle path,
@@ -35,9 +39,12 @@ def convert_network(source, output_dir, cache_dir=None, saved_model=True, verify
         nets = sources.load_network(source, cache_dir=cache_dir, progress=True)
         if nets.G is None:
             raise ValueError("%s is a SavedModel: convert from the pickle or the converted directory" % source)
-        stages = Progress(total=2 + int(verify_seeds > 0), desc="convert")
+        stages = Progress(total=2 + int(verify_seeds > 0) + int(keras_file), desc="convert")
         converted.save(nets, tmp, source=str(source))
         stages.update(1, status="Keras weights written")
+        if keras_file:
+            nets.G_ema.save(os.path.join(tmp, KERAS_FILE))
+            stages.update(1, status="%s written" % KERAS_FILE)
         report = {}
         if saved_model:
             export_saved_model(nets.G_ema, os.path.join(tmp, SAVED_MODEL_DIR))

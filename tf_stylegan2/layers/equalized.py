@@ -11,8 +11,10 @@ import keras
 import tensorflow as tf
 
 from tf_stylegan2 import ops
+from tf_stylegan2.layers.initialization import add_weight
 
 
+@keras.saving.register_keras_serializable(package="tf_stylegan2")
 class DenseLayer(keras.layers.Layer):
     """`y = act(x @ (weight * c) + bias * lr_multiplier)`: `[N, in_features] -> [N, units]`.
 
@@ -33,12 +35,12 @@ class DenseLayer(keras.layers.Layer):
         self.weight_gain = float(self.lr_multiplier / (np.sqrt(self.in_features) if self.use_wscale else 1.0))
 
     def build(self, input_shape=None):
-        self.weight = self.add_weight(
-            name="weight", shape=(self.in_features, self.units),
+        self.weight = add_weight(
+            self, name="weight", shape=(self.in_features, self.units),
             initializer=keras.initializers.RandomNormal(stddev=1.0 / self.lr_multiplier))
         if self.use_bias:
-            self.bias = self.add_weight(name="bias", shape=(self.units,),
-                                        initializer=keras.initializers.Constant(self.bias_init / self.lr_multiplier))
+            self.bias = add_weight(self, name="bias", shape=(self.units,),
+                                   initializer=keras.initializers.Constant(self.bias_init / self.lr_multiplier))
         self.built = True
 
     def call(self, x):
@@ -53,6 +55,7 @@ class DenseLayer(keras.layers.Layer):
         return config
 
 
+@keras.saving.register_keras_serializable(package="tf_stylegan2")
 class Conv2dLayer(keras.layers.Layer):
     """Equalized conv, optionally fused with a 2x FIR up- or downsampling.
 
@@ -62,6 +65,7 @@ class Conv2dLayer(keras.layers.Layer):
 
     def __init__(self, in_channels, out_channels, kernel_size, bias=True, activation="linear", up=1, down=1,
                  resample_filter=(1, 3, 3, 1), conv_clamp=None, **kwargs):
+        kwargs.setdefault("autocast", False)  # keep x's dtype (the resnet skip of a reduced-precision block)
         super().__init__(**kwargs)
         if up not in (1, 2) or down not in (1, 2) or up * down > 2:
             raise ValueError("Conv2dLayer supports up=2 or down=2 only, got up=%s down=%s" % (up, down))
@@ -78,14 +82,14 @@ class Conv2dLayer(keras.layers.Layer):
 
     def build(self, input_shape=None):
         k = self.kernel_size
-        self.weight = self.add_weight(name="weight", shape=(k, k, self.in_channels, self.out_channels),
-                                      initializer=keras.initializers.RandomNormal(stddev=1.0))
+        self.weight = add_weight(self, name="weight", shape=(k, k, self.in_channels, self.out_channels),
+                                 initializer=keras.initializers.RandomNormal(stddev=1.0))
         if self.use_bias:
-            self.bias = self.add_weight(name="bias", shape=(self.out_channels,), initializer="zeros")
+            self.bias = add_weight(self, name="bias", shape=(self.out_channels,), initializer="zeros")
         self.built = True
 
     def call(self, x, gain=1.0):
-        w = self.weight * self.weight_gain
+        w = tf.cast(self.weight * self.weight_gain, x.dtype)
         if self.up > 1:
             x = ops.upsample_conv2d(x, w, k=self.resample_filter)
         elif self.down > 1:

@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 
 
+@keras.saving.register_keras_serializable(package="tf_stylegan2")
 class MinibatchStddev(keras.layers.Layer):
     """Append `num_features` channels holding the group-wise stddev of the features.
 

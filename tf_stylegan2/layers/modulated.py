@@ -12,6 +12,7 @@ import keras
 import tensorflow as tf
 
 from tf_stylegan2 import ops
+from tf_stylegan2.layers.initialization import add_weight
 
 FUSED_MODCONV_CHOICES = ("auto", True, False)
 REDUCED_PRECISION_CLAMP = 256.0  # StyleGAN2-ADA's conv_clamp, applied when computing below float32
@@ -99,6 +100,7 @@ class _StyledLayer(keras.layers.Layer):
     `styles = w @ (mod_weight / sqrt(w_dim)) + mod_bias + 1`."""
 
     def __init__(self, in_channels, out_channels, w_dim, kernel_size, fused_modconv="auto", **kwargs):
+        kwargs.setdefault("autocast", False)  # keep x's dtype (Keras would cast it to float32): `precision`
         super().__init__(**kwargs)
         self.in_channels = int(in_channels)
         self.out_channels = int(out_channels)
@@ -112,9 +114,9 @@ class _StyledLayer(keras.layers.Layer):
     def build(self, input_shape=None):
         k = self.kernel_size
         normal = keras.initializers.RandomNormal(stddev=1.0)
-        self.weight = self.add_weight(name="weight", shape=(k, k, self.in_channels, self.out_channels), initializer=normal)
-        self.mod_weight = self.add_weight(name="mod_weight", shape=(self.w_dim, self.in_channels), initializer=normal)
-        self.mod_bias = self.add_weight(name="mod_bias", shape=(self.in_channels,), initializer="zeros")
+        self.weight = add_weight(self, name="weight", shape=(k, k, self.in_channels, self.out_channels), initializer=normal)
+        self.mod_weight = add_weight(self, name="mod_weight", shape=(self.w_dim, self.in_channels), initializer=normal)
+        self.mod_bias = add_weight(self, name="mod_bias", shape=(self.in_channels,), initializer="zeros")
 
     def styles(self, w):
         """`[N, w_dim] -> [N, in_channels]`."""
@@ -127,6 +129,7 @@ class _StyledLayer(keras.layers.Layer):
         return config
 
 
+@keras.saving.register_keras_serializable(package="tf_stylegan2")
 class SynthesisLayer(_StyledLayer):
     """Modulated 3x3 conv (optionally 2x up) + noise + bias + activation.
 
@@ -146,8 +149,8 @@ class SynthesisLayer(_StyledLayer):
 
     def build(self, input_shape=None):
         super().build(input_shape)
-        self.noise_strength = self.add_weight(name="noise_strength", shape=(), initializer="zeros")
-        self.bias = self.add_weight(name="bias", shape=(self.out_channels,), initializer="zeros")
+        self.noise_strength = add_weight(self, name="noise_strength", shape=(), initializer="zeros")
+        self.bias = add_weight(self, name="bias", shape=(self.out_channels,), initializer="zeros")
         self.built = True
 
     def call(self, x, w, noise=None, gain=1.0):
@@ -168,6 +171,7 @@ class SynthesisLayer(_StyledLayer):
         return config
 
 
+@keras.saving.register_keras_serializable(package="tf_stylegan2")
 class ToRGBLayer(_StyledLayer):
     """Modulated 1x1 conv without demodulation, plus bias, linear:
     `call(x [N, H, W, I], w [N, w_dim]) -> [N, H, W, out_channels]`."""
@@ -178,7 +182,7 @@ class ToRGBLayer(_StyledLayer):
 
     def build(self, input_shape=None):
         super().build(input_shape)
-        self.bias = self.add_weight(name="bias", shape=(self.out_channels,), initializer="zeros")
+        self.bias = add_weight(self, name="bias", shape=(self.out_channels,), initializer="zeros")
         self.built = True
 
     def call(self, x, w):
@@ -192,6 +196,7 @@ class ToRGBLayer(_StyledLayer):
         return config
 
 
+@keras.saving.register_keras_serializable(package="tf_stylegan2")
 class ConstInput(keras.layers.Layer):
     """The learned constant `[1, size, size, channels]`, tiled to the batch: `call(batch) -> [N, s, s, C]`."""
 
@@ -201,8 +206,8 @@ class ConstInput(keras.layers.Layer):
         self.size = int(size)
 
     def build(self, input_shape=None):
-        self.const = self.add_weight(name="const", shape=(1, self.size, self.size, self.channels),
-                                     initializer=keras.initializers.RandomNormal(stddev=1.0))
+        self.const = add_weight(self, name="const", shape=(1, self.size, self.size, self.channels),
+                                initializer=keras.initializers.RandomNormal(stddev=1.0))
         self.built = True
 
     def call(self, batch_size):

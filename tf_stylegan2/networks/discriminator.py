@@ -13,6 +13,7 @@ from tf_stylegan2.networks.synthesis import ARCHITECTURES
 LABEL_MODES = ("onehot", "projection")
 
 
+@keras.saving.register_keras_serializable(package="tf_stylegan2")
 class Discriminator(keras.Model):
     """`call(img [N, R, R, img_channels] in [-1, 1], c [N, c_dim] or None) -> score [N, 1]` (raw logits).
 

@@ -5,6 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_stylegan2.networks import common
+from tf_stylegan2.ops.dispatch import reference_only
 from tf_stylegan2.networks.mapping import MappingNetwork
 from tf_stylegan2.networks.synthesis import CompiledCalls, SynthesisNetwork, as_float_tensors, resolve_execution
 
@@ -43,6 +44,7 @@ def style_mask(col_styles, num_ws):
     return tf.constant(mask)
 
 
+@keras.saving.register_keras_serializable(package="tf_stylegan2")
 class Generator(keras.Model):
     """`call(z [N, z_dim], c=None, truncation_psi=1.0, truncation_cutoff=None, noise_mode="const", noise=None,
     precision="fp32") -> img [N, R, R, C]` float32 NHWC, about [-1, 1].
@@ -106,6 +108,21 @@ class Generator(keras.Model):
         """Render `w_row` with the `col_styles` layers taken from `w_col`: `-> [N, R, R, C]`."""
         return self.synthesis(mix_styles(w_row, w_col, col_styles), noise_mode=noise_mode, noise=noise,
                               precision=precision)
+
+    def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs):
+        """Keras `Model.export`: endpoint `serve(z [N, z_dim]` (, `c [N, c_dim]` when conditional)`)`
+        -> images float32 NHWC (truncation_psi 1, stored noise), unless `input_signature` says otherwise.
+
+        Traced with the reference ops only (`ops.dispatch.reference_only`): the SavedModel holds core
+        TF ops and loads without this package. For TF Serving signatures (uint8 images, psi, mapping,
+        synthesis, style mixing) use `tf_stylegan2.export.export_saved_model`.
+        """
+        if input_signature is None:
+            input_signature = [keras.InputSpec(shape=(None, self.z_dim), dtype="float32")]
+            if self.c_dim > 0:
+                input_signature.append(keras.InputSpec(shape=(None, self.c_dim), dtype="float32"))
+        with reference_only():
+            return super().export(filepath, format=format, verbose=verbose, input_signature=input_signature, **kwargs)
 
     def official_weights(self):
         """`{component/name: (variable, layout)}` with components `""` (G-level), `mapping`, `synthesis`."""

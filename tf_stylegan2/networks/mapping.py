@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 
 from tf_stylegan2.layers import DenseLayer
+from tf_stylegan2.layers.initialization import add_weight
 from tf_stylegan2.networks import common
 
 LABEL_MODES = ("concat", "embed")
@@ -14,6 +15,7 @@ def normalize_2nd_moment(x, eps=1e-8):
     return x * tf.math.rsqrt(tf.reduce_mean(tf.square(x), axis=1, keepdims=True) + eps)
 
 
+@keras.saving.register_keras_serializable(package="tf_stylegan2")
 class MappingNetwork(keras.Model):
     """`call(z [N, z_dim], c [N, c_dim] or None, truncation_psi, truncation_cutoff) -> w [N, num_ws, w_dim]`.
 
@@ -54,7 +56,7 @@ class MappingNetwork(keras.Model):
     def build(self, input_shape=None):
         for layer in ([self.label_layer] if self.label_layer else []) + self.dense_layers:
             layer.build()
-        self.w_avg = self.add_weight(name="w_avg", shape=(self.w_dim,), initializer="zeros", trainable=False)
+        self.w_avg = add_weight(self, name="w_avg", shape=(self.w_dim,), initializer="zeros", trainable=False)
         self.built = True
 
     def call(self, z, c=None, truncation_psi=1.0, truncation_cutoff=None, update_w_avg=False):

@@ -61,6 +61,7 @@ def as_float_tensors(values):
             for v in values]
 
 
+@keras.saving.register_keras_serializable(package="tf_stylegan2")
 class SynthesisNetwork(keras.Model):
     """`call(ws [N, num_ws, w_dim], noise_mode="const", noise=None, precision="fp32")
     -> img [N, R, R, img_channels]` (float32 NHWC, about [-1, 1], unclipped).

@@ -1,15 +1,18 @@
-"""Build Keras networks from an official StyleGAN2 pickle: `load_pickle(path)`."""
+"""Build Keras networks from an official StyleGAN2 pickle (TF or StyleGAN2-ADA PyTorch): `load_pickle(path)`."""
 
 import collections
+import functools
 import os
 
 import numpy as np
 
-from tf_stylegan2.progress import Progress
+from tf_stylegan2.layers.initialization import deferred_initialization
 from tf_stylegan2.networks import Discriminator, Generator, MappingNetwork, SynthesisNetwork
 from tf_stylegan2.networks.common import from_official
 from tf_stylegan2.official import kwargs as official_kwargs
-from tf_stylegan2.official.unpickler import NetworkPickleError, load_states
+from tf_stylegan2.official import pytorch_snapshot, torch_pickle
+from tf_stylegan2.official.unpickler import NetworkPickleError, load_object, validate_states
+from tf_stylegan2.progress import Progress
 
 Networks = collections.namedtuple("Networks", ["G", "D", "G_ema"])
 Networks.__doc__ = """The pickle's `(G, D, Gs)`: training generator, discriminator, EMA generator (use G_ema for images)."""
@@ -23,29 +26,60 @@ def _variables(state, prefix=""):
     return {prefix + name: value for name, value in state["variables"]}
 
 
-def assign_official(network, variables, what):
-    """Copy official arrays into `network.official_weights()`, converting the layout.
+def build_network(build, variables, what):
+    """`build()` (a network constructor call) with its weights from `variables`
+    (`{official name: array in the official layout}`), created directly from those arrays: no random
+    initialisation, one copy per array. The entries of `variables` are consumed (popped).
 
     Raises:
       NetworkPickleError: names missing or unexpected, or shapes that differ.
     """
-    targets = network.official_weights()
-    unexpected = sorted(set(variables) - set(targets))
-    missing = sorted(set(targets) - set(variables))
-    if unexpected:
-        raise NetworkPickleError("%s: unexpected variables %s" % (what, ", ".join(unexpected)))
-    if missing:
-        raise NetworkPickleError("%s: missing variables %s" % (what, ", ".join(missing)))
-    for name, (var, layout) in targets.items():
-        value = from_official(np.asarray(variables[name], dtype=np.float32), layout)
-        if tuple(value.shape) != tuple(var.shape):
-            raise NetworkPickleError("%s: variable %s has shape %s, expected %s"
-                                     % (what, name, tuple(np.shape(variables[name])), tuple(var.shape)))
-        var.assign(value)
+    with deferred_initialization() as values:
+        try:
+            net = build()
+        except NetworkPickleError:
+            raise
+        except (ValueError, TypeError, OverflowError) as e:
+            raise NetworkPickleError("%s: unsupported network configuration (%s)" % (what, _first_line(e))) from None
+        targets = net.official_weights()
+        unexpected = sorted(set(variables) - set(targets))
+        missing = sorted(set(targets) - set(variables))
+        if unexpected:
+            raise NetworkPickleError("%s: unexpected variables %s" % (what, ", ".join(unexpected)))
+        if missing:
+            raise NetworkPickleError("%s: missing variables %s" % (what, ", ".join(missing)))
+        for name, (var, layout) in targets.items():
+            official = variables.pop(name)
+            value = from_official(official, layout)
+            if tuple(value.shape) != tuple(var.shape):
+                raise NetworkPickleError("%s: variable %s has shape %s, expected %s"
+                                         % (what, name, tuple(np.shape(official)), tuple(var.shape)))
+            values.set(var, value)
+            del official, value
+    return net
 
 
-def generator_from_state(state, name):
-    """A `Generator` with the weights of an official `G_main` network state (StyleGAN2 or ADA)."""
+def _first_line(e):
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _generator_variables(state, release):
+    comps = state["components"]
+    variables = {k: v for k, v in _variables(state).items() if k not in _IGNORED_G_VARIABLES}
+    variables.update(_variables(comps["mapping"].state, "mapping/"))
+    variables.update(_variables(comps["synthesis"].state, "synthesis/"))
+    if release:
+        _release_arrays(state)
+    return variables
+
+
+def generator_from_state(state, name, release=False):
+    """A `Generator` with the weights of an official `G_main` network state (StyleGAN2 or ADA).
+
+    Args:
+      release: empty the state's variable lists (so each array is freed once its variable exists).
+    """
     official_kwargs.check_func(state, "G", name)
     comps = state["components"]
     if set(comps) != {"mapping", "synthesis"}:
@@ -55,23 +89,40 @@ def generator_from_state(state, name):
     mapping_cfg, synthesis_cfg = official_kwargs.generator_configs(
         state["static_kwargs"], comps["mapping"].state["static_kwargs"], comps["synthesis"].state["static_kwargs"],
         flavour)
-    G = Generator(MappingNetwork(name="mapping", **mapping_cfg), SynthesisNetwork(name="synthesis", **synthesis_cfg),
-                  name=name)
-    variables = {k: v for k, v in _variables(state).items() if k not in _IGNORED_G_VARIABLES}
-    variables.update(_variables(comps["mapping"].state, "mapping/"))
-    variables.update(_variables(comps["synthesis"].state, "synthesis/"))
-    assign_official(G, variables, name)
-    return G
+    return build_network(lambda: generator_from_configs(mapping_cfg, synthesis_cfg, name),
+                         _generator_variables(state, release), name)
 
 
-def discriminator_from_state(state, name="D"):
+def generator_from_configs(mapping_cfg, synthesis_cfg, name):
+    return Generator(MappingNetwork(name="mapping", **mapping_cfg), SynthesisNetwork(name="synthesis", **synthesis_cfg),
+                     name=name)
+
+
+def discriminator_from_state(state, name="D", release=False):
     """A `Discriminator` with the weights of an official `D_stylegan2` or ADA `D_main` network state."""
     flavour = official_kwargs.flavour(state, official_kwargs.D_FUNCS, name)
     if state["components"]:
         raise NetworkPickleError("%s: unexpected components %s" % (name, sorted(state["components"])))
-    D = Discriminator(name=name, **official_kwargs.discriminator_config(state["static_kwargs"], flavour))
-    assign_official(D, _variables(state), name)
-    return D
+    config = official_kwargs.discriminator_config(state["static_kwargs"], flavour)
+    variables = _variables(state)
+    if release:
+        _release_arrays(state)
+    return build_network(lambda: Discriminator(name=name, **config), variables, name)
+
+
+def networks_from_snapshot(snapshot):
+    """Keras `Networks` from a `pytorch_snapshot.Snapshot` (each network's tensors are released as it is built)."""
+    nets = []
+    for key, kind in (("G", "G"), ("D", "D"), ("G_ema", "G")):
+        module = getattr(snapshot, key)
+        config, variables = pytorch_snapshot.network_spec(module, kind, key)
+        if kind == "G":
+            build = functools.partial(generator_from_configs, *config, key)
+        else:
+            build = functools.partial(Discriminator, name=key, **config)
+        module.state.clear()
+        nets.append(build_network(build, variables, key))
+    return Networks(*nets)
 
 
 class _ProgressReader:
@@ -97,40 +148,45 @@ class _ProgressReader:
 
 
 def load_pickle(path, progress=False):
-    """Load an official network pickle `(G, D, Gs)` -> `Networks(G, D, G_ema)`.
+    """Load an official network pickle -> `Networks(G, D, G_ema)`: a StyleGAN2 / StyleGAN2-ADA TF
+    `(G, D, Gs)` pickle, or a StyleGAN2-ADA PyTorch snapshot (`{"G", "D", "G_ema", ...}`).
 
     Args:
       progress: show the bytes read as a progress bar on stderr.
     Raises:
       NetworkPickleError (a ValueError): unreadable, unsafe, unsupported or inconsistent pickle.
     """
+    obj = read_pickle(path, progress)
+    if isinstance(obj, dict):
+        return networks_from_snapshot(pytorch_snapshot.read_snapshot(obj))
+    states = validate_states(obj)
+    del obj
+    if len(states) != 3:
+        raise NetworkPickleError("expected the official (G, D, Gs) tuple, got %d networks" % len(states))
+    G, D, Gs = (net.state for net in states)
+    del states
+    return Networks(generator_from_state(G, "G", release=True), discriminator_from_state(D, "D", release=True),
+                    generator_from_state(Gs, "G_ema", release=True))
+
+
+def read_pickle(path, progress=False):
+    """The unpickled object of a TF pickle or PyTorch snapshot (restricted to both formats' globals)."""
     path = os.fspath(path)
     if os.path.isdir(path):
         raise NetworkPickleError("%s is a directory, not a network pickle" % path)
     try:
         with open(path, "rb") as f:
             if f.read(4) == _ZIP_MAGIC:
-                raise NetworkPickleError("%s is a zip archive (a PyTorch checkpoint?), not an official TF network "
-                                         "pickle" % path)
+                raise NetworkPickleError("%s is a zip archive (a PyTorch checkpoint?), not a network pickle" % path)
             f.seek(0)
-            if progress:
-                bar = Progress(total=os.fstat(f.fileno()).st_size, desc="read %s" % os.path.basename(path))
-                states = load_states(_ProgressReader(f, bar))
-                bar.close()
-            else:
-                states = load_states(f)
+            if not progress:
+                return load_object(f, torch_pickle.ALLOWED)
+            bar = Progress(total=os.fstat(f.fileno()).st_size, desc="read %s" % os.path.basename(path))
+            obj = load_object(_ProgressReader(f, bar), torch_pickle.ALLOWED)
+            bar.close()
+            return obj
     except OSError as e:
         raise NetworkPickleError("cannot read %s: %s" % (path, e.strerror or e)) from None
-    if len(states) != 3:
-        raise NetworkPickleError("expected the official (G, D, Gs) tuple, got %d networks" % len(states))
-    G, D, Gs = (net.state for net in states)
-    del states
-    nets = []
-    for state, build, name in ((G, generator_from_state, "G"), (D, discriminator_from_state, "D"),
-                               (Gs, generator_from_state, "G_ema")):
-        nets.append(build(state, name))
-        _release_arrays(state)  # keeps peak memory near one copy of the pickle
-    return Networks(*nets)
 
 
 def _release_arrays(state):

@@ -84,24 +84,29 @@ def _safe_scalar(dtype, data):
     return np.frombuffer(data, dtype=dtype)[0]
 
 
-_ALLOWED = {("dnnlib.tflib.network", "Network"): NetworkState, ("numpy", "ndarray"): _NdarrayType,
-            ("numpy", "dtype"): _safe_dtype}
+ALLOWED_GLOBALS = {("dnnlib.tflib.network", "Network"): NetworkState, ("numpy", "ndarray"): _NdarrayType,
+                   ("numpy", "dtype"): _safe_dtype}
 for _mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
-    _ALLOWED[(_mod, "_reconstruct")] = _safe_reconstruct
-    _ALLOWED[(_mod, "scalar")] = _safe_scalar
+    ALLOWED_GLOBALS[(_mod, "_reconstruct")] = _safe_reconstruct
+    ALLOWED_GLOBALS[(_mod, "scalar")] = _safe_scalar
 
 
 class RestrictedUnpickler(pickle._Unpickler):
-    """Unpickler that resolves only the allow-listed globals above.
+    """Unpickler that resolves only the allow-listed globals (`allowed`: {(module, name): callable},
+    default `ALLOWED_GLOBALS`).
 
     Built on the pure-Python unpickler: its memo is a dict, so a forged `LONG_BINPUT 4e8` costs one
     entry, where the C unpickler would allocate a memo table of that size (seconds and gigabytes).
     Official pickles have few opcodes (the weights are single BINBYTES), so it is as fast here.
     """
 
+    def __init__(self, f, allowed=None, **kwargs):
+        super().__init__(f, **kwargs)
+        self.allowed = ALLOWED_GLOBALS if allowed is None else allowed
+
     def find_class(self, module, name):
         try:
-            return _ALLOWED[(module, name)]
+            return self.allowed[(module, name)]
         except KeyError:
             raise NetworkPickleError("refused to load global %s.%s: not part of the official network format"
                                      % (module, name)) from None
@@ -116,19 +121,33 @@ def _array(value):
     raise NetworkPickleError("unexpected value of type %s where an array was expected" % type(value).__name__)
 
 
+def load_object(f, allowed=None):
+    """Unpickle from a binary file object with `RestrictedUnpickler(f, allowed)`.
+
+    Raises:
+      NetworkPickleError: unreadable, truncated, not a pickle, or unsafe.
+    """
+    try:
+        return RestrictedUnpickler(f, allowed, encoding="latin1").load()
+    except NetworkPickleError:
+        raise
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+            OverflowError, MemoryError, UnicodeDecodeError, RecursionError, struct.error) as e:
+        reason = str(e).splitlines()[0] if str(e) else ""
+        raise NetworkPickleError("not a valid network pickle (%s: %s)" % (type(e).__name__, reason)) from None
+
+
 def load_states(f):
     """Read an official pickle from a binary file object -> tuple of `NetworkState`s.
 
     Raises:
       NetworkPickleError: unreadable, truncated, not a pickle, unsafe, or of the wrong structure.
     """
-    try:
-        obj = RestrictedUnpickler(f, encoding="latin1").load()
-    except NetworkPickleError:
-        raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
-            OverflowError, MemoryError, UnicodeDecodeError, RecursionError, struct.error) as e:
-        raise NetworkPickleError("not a valid network pickle (%s: %s)" % (type(e).__name__, e)) from None
+    return validate_states(load_object(f))
+
+
+def validate_states(obj):
+    """Check an unpickled official `(G, D, Gs)` (any tuple of `NetworkState`s) -> the tuple."""
     if not isinstance(obj, tuple) or not obj or not all(isinstance(n, NetworkState) for n in obj):
         raise NetworkPickleError("expected a tuple of Network objects, got %s" % type(obj).__name__)
     for net in obj:
@@ -146,6 +165,8 @@ def validate_state(net, path="network"):
                      ("build_func_name", str)):
         if not isinstance(s.get(key), typ):
             raise NetworkPickleError("%s state lacks a %s %r" % (path, typ.__name__, key))
+    if not all(isinstance(k, str) for k in list(s["static_kwargs"]) + list(s["components"])):
+        raise NetworkPickleError("%s has a static kwarg or component name that is not a string" % path)
     if s.get("version") not in (2, 3, 4, 5):  # 5 (StyleGAN2-ADA TF) adds input/output shapes and names: unused
         raise NetworkPickleError("%s has unsupported Network version %r" % (path, s.get("version")))
     for item in s["variables"]:
