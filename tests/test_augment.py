@@ -2,6 +2,11 @@
 and an independent NumPy transcription of NVIDIA's geometric pipeline (torch conventions:
 reflect padding, upfirdn2d, affine_grid + grid_sample with align_corners=False)."""
 
+import os
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -434,3 +439,27 @@ def test_tf_function_and_distribute():
     assert first.shape == x.shape and not np.allclose(first.numpy(), second.numpy())
     assert np.abs(g.numpy()).sum() > 0
     assert step.experimental_get_tracing_count() == 1
+
+
+def test_two_replicas():
+    """MirroredStrategy over two logical CPUs (set up in a fresh process): p is mirrored, the
+    replicas draw their own parameters, p == 0 is the identity on both."""
+    script = textwrap.dedent("""
+        import numpy as np, tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from tf_stylegan2.training import augment
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        with strategy.scope():
+            pipe = augment.AugmentPipe(**augment.AUGPIPE_SPECS["bgc"])
+        x = tf.constant(np.random.RandomState(0).uniform(-1, 1, [2, 16, 16, 3]).astype(np.float32))
+        step = tf.function(lambda v: strategy.run(pipe, args=(v,)))
+        same = [np.array_equal(y.numpy(), x.numpy()) for y in strategy.experimental_local_results(step(x))]
+        pipe.p.assign(1.0)
+        a, b = [y.numpy() for y in strategy.experimental_local_results(step(x))]
+        print(type(pipe.p).__name__, all(same), not np.allclose(a, b))
+    """)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=root)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["MirroredVariable", "True", "True"]

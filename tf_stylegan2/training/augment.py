@@ -131,7 +131,8 @@ class AugmentPipe(tf.Module):
     """ADA's augmentation pipe; every probability multiplier defaults to 0 (off).
 
     Args:
-      p: initial overall strength (the `p` variable; the training loop assigns it).
+      p: initial overall strength, the non-trainable variable `self.p` (NVIDIA starts at 1;
+        here 0, the start of an ADA run).
       xflip, rotate90, xint, scale, rotate, aniso, xfrac, brightness, contrast, lumaflip, hue,
         saturation, imgfilter, noise, cutout: probability multipliers (presets: AUGPIPE_SPECS).
       xint_max: integer translation range, fraction of the image size.
