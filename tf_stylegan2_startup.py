@@ -6,9 +6,10 @@ so it runs before TensorFlow loads. Every app starts through it, in one line:
     tf_stylegan2_startup.run_app("tf_stylegan2.apps.run_generator")   # imports it quietly, calls main()
 
 TensorFlow prints INFO lines while it loads (oneDNN, CPU features) before it reads
-`TF_CPP_MIN_LOG_LEVEL`; `quiet_import` sets that variable to 2 (warnings and errors of the run
-itself still print) and drops the INFO/WARNING lines written to stderr during the import. When
-the user set `TF_CPP_MIN_LOG_LEVEL` themselves, nothing is changed or dropped.
+`TF_CPP_MIN_LOG_LEVEL`; `quiet_import` sets that variable to 2 (TensorFlow's native errors still
+print, its INFO and WARNING lines do not) and drops the INFO/WARNING lines written to stderr
+during the import. When the user set `TF_CPP_MIN_LOG_LEVEL` themselves, nothing is changed or
+dropped.
 """
 
 import importlib

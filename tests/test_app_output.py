@@ -63,7 +63,11 @@ def test_refused_pickle_is_one_line_on_stderr(app, tmp_path, evil_pickle):
 
 
 @pytest.mark.parametrize("app", ["run_generator.py", "converter"])
-def test_missing_file_and_bad_flag_are_one_line_on_stderr(app, tmp_path):
+def test_invalid_or_missing_file_and_bad_flag_are_one_line_on_stderr(app, tmp_path):
+    (tmp_path / "junk.pkl").write_bytes(b"GIF89a" + bytes(64))  # 70 bytes that are no pickle
+    proc = run(app_args(app, tmp_path, "--network=" + str(tmp_path / "junk.pkl")), tmp_path)
+    assert proc.returncode == 1
+    assert len(proc.stderr.splitlines()) == 1 and proc.stderr.startswith(APPS[app][1] + ": error: "), proc.stderr
     proc = run(app_args(app, tmp_path, "--network=" + str(tmp_path / "gone.pkl")), tmp_path)
     assert proc.returncode == 1
     assert len(proc.stderr.splitlines()) == 1 and "gone.pkl: No such file or directory" in proc.stderr, proc.stderr
