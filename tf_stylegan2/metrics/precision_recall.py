@@ -12,7 +12,9 @@ def _squared_distances(rows, cols):
 
 
 def _blocks(x, batch_size):
-    return [x[i:i + batch_size] for i in range(0, int(x.shape[0]), batch_size)]
+    """float64 row blocks of `x` (kept in its own dtype: float64 only a block at a time)."""
+    for i in range(0, int(x.shape[0]), batch_size):
+        yield tf.cast(x[i:i + batch_size], tf.float64)
 
 
 def manifold_radii(manifold, nhood_size, batch_size=5000):
@@ -49,8 +51,7 @@ def pr_from_features(real_feats, fake_feats, nhood_size=3, batch_size=5000):
     nearest neighbour in its own set; a probe is inside when it is within the radius of any point.
     `batch_size` only bounds memory (blocks of `batch_size^2` distances).
     """
-    real = tf.constant(np.asarray(real_feats, np.float64))
-    fake = tf.constant(np.asarray(fake_feats, np.float64))
+    real, fake = tf.constant(np.asarray(real_feats)), tf.constant(np.asarray(fake_feats))
     for what, x in (("real", real), ("generated", fake)):
         if int(x.shape[0]) <= nhood_size:
             raise ValueError("precision/recall with %d neighbours needs more than %d %s samples, got %d"
