@@ -125,6 +125,10 @@ def test_count_records_reads_headers_and_detects_truncation(tmp_path):
         f.write(data[:-10])
     with pytest.raises(datasets.DatasetError, match="truncated"):
         tfrecords.count_records(path)
+    with open(path, "wb") as f:
+        f.write(data[:-3] + b"xyz")  # the last record's data CRC no longer matches
+    with pytest.raises(datasets.DatasetError, match="ds-r03.tfrecords: .*corrupted"):
+        list(datasets.open_dataset(path).iterate_uint8(2))
 
 
 def test_tfrecord_reader_training_pipeline(tmp_path):
@@ -259,8 +263,10 @@ def test_image_folder_reader_checks(tmp_path):
     save_folder(str(tmp_path / "a"), random_images(2, 8, 3))
     Image.fromarray(random_images(1, 16, 3)[0]).save(str(tmp_path / "a" / "sub.png"))
     ds = datasets.open_dataset(str(tmp_path / "a"))
-    with pytest.raises(tf.errors.OpError, match="sub.png: 16x16 with 3 channels, the dataset is 8x8 with 3"):
+    with pytest.raises(datasets.DatasetError, match="sub.png: 16x16 with 3 channels, the dataset is 8x8 with 3$"):
         list(ds.iterate_uint8(4))
+    with pytest.raises(tf.errors.OpError, match="sub.png: 16x16 with 3 channels"):
+        list(ds.tf_dataset(3, repeat=False))
     os.makedirs(str(tmp_path / "empty"))
     (tmp_path / "empty" / "readme.txt").write_text("no images")
     with pytest.raises(datasets.DatasetError, match="no image files found"):

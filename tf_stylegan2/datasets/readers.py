@@ -63,17 +63,33 @@ class Dataset:
         return ds.enumerate().map(to_float, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 
     def iterate_uint8(self, batch_size, max_images=None):
-        """Python iterator of (uint8 `[B, R, R, C]`, float32 `[B, label_dim]`) numpy batches in file order."""
+        """Python iterator of (uint8 `[B, R, R, C]`, float32 `[B, label_dim]`) numpy batches in file order.
+
+        Raises:
+          DatasetError: a corrupt record or image met on the way (tf_dataset raises tf.errors.OpError).
+        """
         ds = self._elements(shuffle=False, seed=0, repeat=False)
         if max_images is not None:
             ds = ds.take(max_images)
-        for images, labels in ds.batch(batch_size).prefetch(AUTOTUNE):
-            yield images.numpy(), labels.numpy()
+        try:
+            for images, labels in ds.batch(batch_size).prefetch(AUTOTUNE):
+                yield images.numpy(), labels.numpy()
+        except tf.errors.OpError as e:
+            raise DatasetError(_one_line(e, self.path)) from None
 
     def __repr__(self):
         return "%s(%r: %d images, %dx%dx%d, label_dim %d)" % (type(self).__name__, self.path, self.num_images,
                                                              self.resolution, self.resolution, self.num_channels,
                                                              self.label_dim)
+
+
+def _one_line(error, path):
+    """The useful line of a tf.data error: our own DatasetError raised in a decoder, else the first line."""
+    lines = [line.strip() for line in str(error.message).splitlines() if line.strip()]
+    for line in lines:
+        if "DatasetError: " in line:
+            return line.split("DatasetError: ", 1)[1]
+    return "%s: %s" % (path, lines[0] if lines else type(error).__name__)
 
 
 class TFRecordDataset(Dataset):
