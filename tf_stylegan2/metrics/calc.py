@@ -65,7 +65,7 @@ def check_inputs(spec, G, dataset):
 
 def _announce_small_dataset(spec, dataset, mirror, warn):
     have = dataset.num_images
-    if spec.reals == "ada_full" and have < min(spec.num_fakes, spec.max_reals or have + 1):
+    if spec.reals == "ada_full" and have < spec.num_fakes:
         warn("dataset %s has %d images, fewer than the %d generated ones of %s: using all %d"
              % (dataset.name, have, spec.num_fakes, spec.name, have))
     elif spec.reals == "ada_legacy" and have * (2 if mirror else 1) < spec.max_reals:
