@@ -232,6 +232,7 @@ def test_bad_inputs_one_line_error_and_nothing_written(G, tmp_path, capsys):
         (edit + ["--directions", sefa_file, "--layers", "fine"], "layer group 'fine' is empty"),
         (edit + ["--directions", sefa_file, "--layers", "0-8"], "layer indices [8] out of range"),
         (edit + ["--directions", sefa_file, "--degrees", "1,big"], "--degrees must be numbers"),
+        (edit + ["--directions", sefa_file, "--degrees", "1,0,1.0"], "--degrees repeats a value: 1,0,1"),
         (edit + ["--directions", sefa_file, "--latents", tmp_path / "w.npy"], "exactly one of --seeds"),
         (edit + ["--directions", sefa_file, "--direction_path", sefa_file], "give --directions or --direction-path"),
         (edit + ["--directions", sefa_file, "--direction-offset", "3"], "--direction-offset goes with --latent"),

@@ -63,7 +63,7 @@ def define_flags():
                         "all, coarse (0-3), middle (4-7), fine (8-) or indices like 0-3,7", **_ARGS)
     flags.DEFINE_string("directions", None, "edit-latents: direction file (sefa .npz, name -> vector .npz, .npy) "
                         "or name=path.npy,... (one direction per file)", **_ARGS)
-    flags.DEFINE_string("direction", None, "edit-latents: direction index or name (default 0)", **_ARGS)
+    flags.DEFINE_string("direction", "0", "edit-latents: direction index or name", **_ARGS)
     flags.DEFINE_list("degrees", None, "edit-latents: steps along the direction, e.g. -5,0,5 (the grid's columns)",
                       **_ARGS)
     flags.DEFINE_string("latent", None, "edit-latents, PaddleGAN form: one latent (.npy [num_ws, w_dim])", **_ARGS)
@@ -172,6 +172,20 @@ def _floats(values, what):
         raise cli.CommandError("%s must be numbers, got %s" % (what, ",".join(values))) from None
 
 
+def _load_latent_files(paths, G):
+    """Latent files -> (a name per latent: the file's stem, `<stem>-NN` in files holding several;
+    ws `[n, num_ws, w_dim]`). Names must be unique (they name the output files)."""
+    names, ws = [], []
+    for path in paths:
+        w = latents.load_latents(path, G.num_ws, G.w_dim)
+        stem = os.path.splitext(os.path.basename(path))[0]
+        names += [stem] if len(w) == 1 else ["%s-%02d" % (stem, i) for i in range(len(w))]
+        ws.append(w)
+    if len(set(names)) != len(names):
+        raise cli.CommandError("latent files with the same name would overwrite each other's images")
+    return names, np.concatenate(ws)
+
+
 def generate_from_latents():
     """`<file stem>.png` per latent file (`<stem>-NN.png` for files holding several); const noise,
     or the noise of `--noise-file` (the projector's optimised noise reproduces its final image)."""
@@ -184,14 +198,8 @@ def generate_from_latents():
             raise cli.CommandError("--noise-file needs a Keras network (pickle or converted directory)")
         resolutions = [G.synthesis.noise_resolution(i) for i in range(G.synthesis.num_noise)]
         noise = latents.load_noise(FLAGS.noise_file, resolutions)
-    jobs = []
-    for path in FLAGS.latents:
-        w = latents.load_latents(path, G.num_ws, G.w_dim)
-        stem = os.path.splitext(os.path.basename(path))[0]
-        names = [stem + ".png"] if len(w) == 1 else ["%s-%02d.png" % (stem, i) for i in range(len(w))]
-        jobs.extend(zip(names, w))
-    if len(set(name for name, _ in jobs)) != len(jobs):
-        raise cli.CommandError("latent files with the same name would overwrite each other's images")
+    names, ws = _load_latent_files(FLAGS.latents, G)
+    jobs = [(name + ".png", w) for name, w in zip(names, ws)]
     run_dir = create_run_dir(FLAGS.result_dir, "generate-from-latents")
     progress = Progress(total=len(jobs), desc="generate-from-latents")
     for batch in generation.batches(jobs, FLAGS.batch_size):
@@ -262,15 +270,7 @@ def _edit_sources(G):
         seeds = cli.parse_int_list(FLAGS.seeds, "seed")
         return (["seed%04d" % s for s in seeds],
                 generation.seed_ws(G, seeds, _flag_or("truncation_psi", 0.5), FLAGS["class"].value))
-    names, ws = [], []
-    for path in FLAGS.latents or [FLAGS.latent]:
-        w = latents.load_latents(path, G.num_ws, G.w_dim)
-        stem = os.path.splitext(os.path.basename(path))[0]
-        names += [stem] if len(w) == 1 else ["%s-%02d" % (stem, i) for i in range(len(w))]
-        ws.append(w)
-    if len(set(names)) != len(names):
-        raise cli.CommandError("latent files with the same name would overwrite each other's images")
-    return names, np.concatenate(ws)
+    return _load_latent_files(FLAGS.latents or [FLAGS.latent], G)
 
 
 def _load_direction_spec(spec):
@@ -312,14 +312,15 @@ def edit_latents():
     noise_mode = _unseeded_noise_mode()
     layers = _layers(FLAGS.layers)
     G = _generator(FLAGS.network)
-    direction = editing.check_direction(
-        editing.select_direction(_load_direction_spec(directions_path), "0" if key is None else key),
-        G.num_ws, G.w_dim, "direction %s" % ("0" if key is None else key))
+    direction = editing.check_direction(editing.select_direction(_load_direction_spec(directions_path), key),
+                                        G.num_ws, G.w_dim, "direction %s" % key)
     names, ws = _edit_sources(G)
     if paddle and len(ws) != 1:
         raise cli.CommandError("--latent holds %d latents; PaddleGAN's form edits one" % len(ws))
     edited = np.stack([editing.edit(ws, direction, d, layers) for d in degrees], axis=1)  # [N, D, num_ws, w_dim]
     jobs = [("%s_degree%+g" % (name, d), w) for name, row in zip(names, edited) for d, w in zip(degrees, row)]
+    if len(set(name for name, _ in jobs)) != len(jobs):
+        raise cli.CommandError("--degrees repeats a value: %s" % ",".join("%g" % d for d in degrees))
     run_dir = create_run_dir(FLAGS.result_dir, "edit-latents")
     cells = {}
     progress = Progress(total=len(jobs), desc="edit-latents")
