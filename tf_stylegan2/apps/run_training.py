@@ -1,0 +1,113 @@
+"""`run_training.py`: StyleGAN2 training with the flags of NVIDIA's TF1 `run_training.py` and of
+StyleGAN2-ADA / StyleGAN3 `train.py` (logic in `tf_stylegan2.training`)."""
+
+import tensorflow as tf
+from absl import flags
+
+from tf_stylegan2.apps import cli
+from tf_stylegan2.training import loop, options
+
+FLAGS = flags.FLAGS
+_ARGS = dict(allow_override=True)
+_TRUE, _FALSE = ("yes", "true", "t", "y", "1"), ("no", "false", "f", "n", "0")
+
+
+def define_flags():
+    """Define this app's flags (called from `main`)."""
+    # StyleGAN2-ADA / StyleGAN3 train.py
+    flags.DEFINE_string("data", None, "Training data: TFRecord directory (dataset_tool.py), ADA zip or image folder",
+                        **_ARGS)
+    flags.DEFINE_string("outdir", None, "Where to make the run directory (default: --result-dir)", **_ARGS)
+    flags.DEFINE_string("cfg", None, "Preset: %s (default auto)" % ", ".join(options.CFG_SPECS), **_ARGS)
+    flags.DEFINE_integer("gpus", None, "Number of devices (alias --num-gpus)", **_ARGS)
+    flags.DEFINE_float("kimg", None, "Training length in thousands of images (alias --total-kimg)", **_ARGS)
+    flags.DEFINE_integer("batch", None, "Total batch size (default: from --cfg)", **_ARGS)
+    flags.DEFINE_integer("batch_gpu", None, "Images per device and round: a smaller value accumulates gradients "
+                         "(default: --batch over the devices)", **_ARGS)
+    flags.DEFINE_integer("snap", None, "Snapshot interval in ticks (default 50; 10 with --config)", **_ARGS)
+    flags.DEFINE_float("tick", None, "Progress tick length in kimg (default 4)", **_ARGS)
+    flags.DEFINE_integer("seed", 0, "Random seed", **_ARGS)
+    flags.DEFINE_string("resume", None, "Continue a run in place (its run directory), or fine-tune a network: "
+                        "pickle, converted directory, URL, gdrive:networks/NAME.pkl or one of %s"
+                        % ", ".join(loop.RESUME_ALIASES), **_ARGS)
+    flags.DEFINE_integer("freezed", 0, "Freeze-D: number of frozen D layers from the top", **_ARGS)
+    flags.DEFINE_boolean("cond", False, "Train a conditional network on the dataset's labels", **_ARGS)
+    flags.DEFINE_boolean("mirror", False, "Random x-flips of the training images (alias --mirror-augment)", **_ARGS)
+    flags.DEFINE_integer("cbase", None, "Channel base (ADA channel_base, default fmaps * 32768)", **_ARGS)
+    flags.DEFINE_integer("cmax", None, "Maximum channels per layer (default 512)", **_ARGS)
+    flags.DEFINE_integer("map", None, "Mapping network depth (default: from --cfg)", **_ARGS)
+    flags.DEFINE_float("glr", None, "G learning rate (default: from --cfg)", **_ARGS)
+    flags.DEFINE_float("dlr", None, "D learning rate (default: from --cfg)", **_ARGS)
+    flags.DEFINE_integer("mbstd_group", None, "Minibatch-stddev group size (default: from --cfg)", **_ARGS)
+    flags.DEFINE_string("aug", None, "Augmentation: noaug, ada (default) or fixed", **_ARGS)
+    flags.DEFINE_float("p", None, "Augmentation probability for --aug=fixed", **_ARGS)
+    flags.DEFINE_float("target", None, "ADA target value for --aug=ada (default 0.6)", **_ARGS)
+    flags.DEFINE_string("augpipe", None, "Augmentation pipeline: %s (default bgc)" % ", ".join(
+        ("blit", "geom", "color", "filter", "noise", "cutout", "bg", "bgc", "bgcf", "bgcfn", "bgcfnc")), **_ARGS)
+    # TF1 run_training.py
+    flags.DEFINE_string("data_dir", None, "TF1: dataset root directory", **_ARGS)
+    flags.DEFINE_string("dataset", None, "TF1: dataset (TFRecord directory under --data-dir)", **_ARGS)
+    flags.DEFINE_string("config", None, "TF1: config-e or config-f (instead of --cfg)", **_ARGS)
+    flags.DEFINE_integer("num_gpus", None, "TF1: number of GPUs (alias --gpus)", **_ARGS)
+    flags.DEFINE_float("total_kimg", None, "TF1: training length in kimg (alias --kimg)", **_ARGS)
+    flags.DEFINE_float("gamma", None, "R1 regularisation weight (default: from the config)", **_ARGS)
+    flags.DEFINE_string("mirror_augment", None, "TF1: mirror augment (yes/no, true/false, t/f, y/n, 1/0)", **_ARGS)
+    flags.DEFINE_string("result_dir", "results", "TF1: root directory for run results", **_ARGS)
+    flags.DEFINE_string("metrics", None, "Comma-separated metrics or 'none' (not yet available: use none)", **_ARGS)
+
+
+def _bool_text(value, name):
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise cli.CommandError("--%s: expected yes/no, true/false, t/f, y/n or 1/0, got %r" % (name, value))
+
+
+def _either(a, b, what):
+    va, vb = FLAGS[a].value, FLAGS[b].value
+    if va is not None and vb is not None and va != vb:
+        raise cli.CommandError("--%s and --%s disagree (%s vs %s): %s" % (a.replace("_", "-"), b.replace("_", "-"),
+                                                                          va, vb, what))
+    return va if va is not None else vb
+
+
+def _metrics():
+    names = [m.strip() for m in (FLAGS.metrics or "none").split(",") if m.strip()]
+    if names == ["none"]:
+        return []
+    raise cli.CommandError("--metrics=%s: metrics during training are not available yet; use --metrics=none"
+                           % FLAGS.metrics)
+
+
+def args_from_flags():
+    """The parsed flags as the `args` dict of `loop.train` (aliases merged, TF1 spellings included)."""
+    if FLAGS.cfg and FLAGS.config:
+        raise cli.CommandError("give --cfg (StyleGAN2-ADA presets) or --config (TF1 presets), not both")
+    if FLAGS.data and (FLAGS.data_dir or FLAGS.dataset):
+        raise cli.CommandError("give --data, or --data-dir with --dataset, not both")
+    if bool(FLAGS.data_dir) != bool(FLAGS.dataset):
+        raise cli.CommandError("--data-dir and --dataset go together")
+    mirror = FLAGS.mirror or (FLAGS.mirror_augment is not None and _bool_text(FLAGS.mirror_augment, "mirror-augment"))
+    return dict(
+        data=FLAGS.data, data_dir=FLAGS.data_dir, dataset=FLAGS.dataset, outdir=FLAGS.outdir or FLAGS.result_dir,
+        cfg=FLAGS.cfg, config=FLAGS.config, gpus=_either("gpus", "num_gpus", "number of devices"),
+        kimg=_either("kimg", "total_kimg", "training length"), batch=FLAGS.batch, batch_gpu=FLAGS.batch_gpu,
+        snap=FLAGS.snap, tick=FLAGS.tick,
+        seed=FLAGS.seed, resume=FLAGS.resume, freezed=FLAGS.freezed, cond=FLAGS.cond, mirror=mirror,
+        cbase=FLAGS.cbase, cmax=FLAGS.cmax, map=FLAGS.map, glr=FLAGS.glr, dlr=FLAGS.dlr,
+        mbstd_group=FLAGS.mbstd_group, gamma=FLAGS.gamma, aug=FLAGS.aug, p=FLAGS.p, target=FLAGS.target,
+        augpipe=FLAGS.augpipe, metrics=_metrics())
+
+
+def train():
+    try:
+        loop.train(args_from_flags())
+    except tf.errors.OpError as e:
+        raise cli.CommandError(e.message.strip().splitlines()[0]) from None
+
+
+def main():
+    define_flags()
+    cli.run(train)

@@ -1,0 +1,367 @@
+"""The training loop of StyleGAN2-ADA's `training_loop.py` (spec §10, §12.2-12.3): phases per
+minibatch, G_ema, the ADA p heuristic, ticks, the run directory's logs, image grids, network
+snapshots and checkpoints.
+
+`train(args)` starts a run (from scratch or fine-tuning a network) or continues one in place;
+`run(...)` is the loop over an opened run.
+"""
+
+import contextlib
+import json
+import os
+import tempfile
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tf_stylegan2 import datasets
+from tf_stylegan2.files import atomic_path, create_run_dir
+from tf_stylegan2.networks import Discriminator, Generator
+from tf_stylegan2.official import Networks, save_pickle
+from tf_stylegan2.training import augment, checkpoints, distribute, grid, options
+from tf_stylegan2.training.data import BatchStream
+from tf_stylegan2.training.stats import Accumulator, StatsWriter, cpu_mem_gb, nonfinite_keys, truncate_jsonl
+from tf_stylegan2.training.trainer import Trainer
+
+OPTIONS_FILE = "training_options.json"
+# StyleGAN2-ADA train.py --resume names (transfer-learning sources, spec §12.3).
+RESUME_ALIASES = {
+    name: "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/transfer-learning-source-nets/" + f
+    for name, f in (("ffhq256", "ffhq-res256-mirror-paper256-noaug.pkl"),
+                    ("ffhq512", "ffhq-res512-mirror-stylegan2-noaug.pkl"),
+                    ("ffhq1024", "ffhq-res1024-mirror-stylegan2-noaug.pkl"),
+                    ("celebahq256", "celebahq-res256-mirror-paper256-kimg100000-ada-target0.5.pkl"),
+                    ("lsundog256", "lsundog-res256-paper256-kimg100000-noaug.pkl"))}
+
+
+class TrainingError(ValueError):
+    """Training cannot start or continue (one-line message)."""
+
+
+class RunLog:
+    """Prints to stdout and appends to `<run_dir>/log.txt` (flushed per line)."""
+
+    def __init__(self, run_dir=None):
+        self.path = os.path.join(run_dir, "log.txt") if run_dir else None
+
+    def __call__(self, text=""):
+        print(text, flush=True)
+        if self.path:
+            with open(self.path, "a") as f:
+                f.write(text + "\n")
+
+
+def format_time(seconds):
+    """ADA's `format_time`: `Ns`, `Mm SSs`, `Hh MMm SSs` or `Dd HHh MMm`."""
+    s = int(np.rint(seconds))
+    if s < 60:
+        return "%ds" % s
+    if s < 3600:
+        return "%dm %02ds" % (s // 60, s % 60)
+    if s < 86400:
+        return "%dh %02dm %02ds" % (s // 3600, (s // 60) % 60, s % 60)
+    return "%dd %02dh %02dm" % (s // 86400, (s // 3600) % 24, (s // 60) % 60)
+
+
+def is_run_dir(path):
+    return bool(path) and os.path.isdir(path) and os.path.exists(os.path.join(path, OPTIONS_FILE))
+
+
+def open_training_set(path, use_labels=True):
+    """`datasets.open_dataset` plus the checks training needs (non-empty, square power-of-two images)."""
+    if not path:
+        raise TrainingError("no dataset: give --data (or --data-dir and --dataset)")
+    ds = datasets.open_dataset(path, use_labels=use_labels)
+    if ds.num_images == 0:
+        raise TrainingError("dataset %s holds no images" % path)
+    r = ds.resolution
+    if r < 4 or r & (r - 1):
+        raise TrainingError("dataset %s is %dx%d: the networks need a power-of-two resolution >= 4 (make one with "
+                            "dataset_tool.py --resolution)" % (path, r, r))
+    return ds
+
+
+def _load_resume_networks(source, ds, cond):
+    from tf_stylegan2.sources import load_network
+    nets = load_network(RESUME_ALIASES.get(source, source), progress=True)
+    if nets.G is None or nets.D is None:
+        raise TrainingError("--resume=%s has no training G and D (a SavedModel?): give a pickle or converted "
+                            "directory" % source)
+    G = nets.G
+    if (G.img_resolution, G.img_channels) != (ds.resolution, ds.num_channels):
+        raise TrainingError("--resume network makes %dx%d images with %d channels, but dataset %s is %dx%d with %d"
+                            % (G.img_resolution, G.img_resolution, G.img_channels, ds.name, ds.resolution,
+                               ds.resolution, ds.num_channels))
+    label_dim = ds.label_dim if cond else 0
+    if G.c_dim != label_dim:
+        raise TrainingError("--resume network takes %d labels, but the run has %d (%s)"
+                            % (G.c_dim, label_dim, "--cond" if cond else "no --cond"))
+    return nets
+
+
+def train(args, log=None):
+    """Start or continue a run from command-line values (see `options.training_options` for `args`;
+    `args["resume"]` may be a run directory: continue it in place), on the devices of `args["gpus"]`
+    and the cluster of `TF_CONFIG` (`distribute.make_strategy`; call before TensorFlow runs anything
+    for a cluster).
+
+    Returns:
+      the run directory (None on a worker that is not the chief).
+    """
+    strategy = distribute.make_strategy(args.get("gpus"))
+    with strategy.scope():
+        return _train(dict(args, gpus=strategy.num_replicas_in_sync), log)
+
+
+def _train(args, log):
+    resume = args.get("resume")
+    if resume and is_run_dir(resume):
+        with open(os.path.join(resume, OPTIONS_FILE)) as f:
+            opts = json.load(f)
+        ckpt = checkpoints.latest(resume)
+        if ckpt is None:
+            raise TrainingError("%s has no complete checkpoint to resume from" % resume)
+        run(opts, resume, checkpoint=ckpt, log=log)
+        return resume
+
+    data = args.get("data") or (os.path.join(args["data_dir"], args["dataset"]) if args.get("data_dir") and
+                                args.get("dataset") else None)
+    if args.get("data_dir") and not os.path.isdir(args["data_dir"]):
+        raise TrainingError("dataset root directory does not exist: %s" % args["data_dir"])
+    ds = open_training_set(data, use_labels=bool(args.get("cond")))
+    args = dict(args, data=data)
+    nets = _load_resume_networks(resume, ds, bool(args.get("cond"))) if resume else None
+    opts = options.training_options(args, ds)
+    if nets is not None:
+        opts["G_kwargs"], opts["D_kwargs"] = nets.G.get_config(), nets.D.get_config()
+        group = nets.D.mbstd_group_size
+        if nets.D.mbstd is not None and group and opts["batch_gpu"] % min(group, opts["batch_gpu"]):
+            raise TrainingError("the per-GPU batch %d does not split into the --resume D's minibatch-stddev groups "
+                                "of %d" % (opts["batch_gpu"], group))
+    outdir = args.get("outdir") or "results"
+    if os.path.exists(outdir) and not os.path.isdir(outdir):
+        raise TrainingError("result directory %s exists and is not a directory" % outdir)
+    if not distribute.is_chief():
+        with tempfile.TemporaryDirectory(prefix="worker-") as scratch:  # the chief alone writes the run
+            run(dict(opts, run_dir=scratch), scratch, networks=nets, log=log)
+        return None
+    run_dir = create_run_dir(outdir, opts["desc"])
+    opts["run_dir"] = run_dir
+    with atomic_path(os.path.join(run_dir, OPTIONS_FILE)) as tmp:
+        with open(tmp, "w") as f:
+            json.dump(opts, f, indent=2)
+    run(opts, run_dir, networks=nets, log=log)
+    return run_dir
+
+
+def build_networks(opts):
+    """Fresh `Networks(G, D, G_ema)` from the options' configs; G_ema starts as a copy of G."""
+    G = Generator.from_config(dict(opts["G_kwargs"], name="G"))
+    G_ema = Generator.from_config(dict(opts["G_kwargs"], name="G_ema"))
+    D = Discriminator(**dict(opts["D_kwargs"], name="D"))
+    for src, dst in zip(G.weights, G_ema.weights):
+        dst.assign(src)
+    return Networks(G, D, G_ema)
+
+
+def _augment_pipe(opts):
+    if not opts.get("augment_kwargs"):
+        return None
+    spec = augment.AUGPIPE_SPECS[opts["augment_kwargs"]["augpipe"]]
+    return augment.AugmentPipe(p=opts["augment_p"], **spec)
+
+
+def run(opts, run_dir, networks=None, checkpoint=None, log=None):
+    """Train per `opts` in `run_dir`: from `networks` (fine-tuning) or fresh ones, or continue from
+    `checkpoint` (a checkpoint directory of this run).
+
+    Raises:
+      TrainingError: a dataset that does not fit the options, or non-finite losses (training stops;
+        the last snapshot and checkpoint stay as they were).
+    """
+    log = log or RunLog(run_dir)
+    tso = opts["training_set_kwargs"]
+    ds = open_training_set(tso["path"], use_labels=tso["use_labels"])
+    if (ds.resolution, ds.num_channels) != (tso["resolution"], tso["num_channels"]):
+        raise TrainingError("dataset %s is now %dx%d with %d channels, the run was made for %dx%d with %d"
+                            % (tso["path"], ds.resolution, ds.resolution, ds.num_channels, tso["resolution"],
+                               tso["resolution"], tso["num_channels"]))
+    if (ds.label_dim if tso["use_labels"] else 0) != tso["label_dim"]:
+        raise TrainingError("dataset %s has %d labels, the run was made for %d" % (tso["path"], ds.label_dim,
+                                                                                  tso["label_dim"]))
+    seed = int(opts["random_seed"])
+    keras.utils.set_random_seed(seed)  # the initial weights and TF's op-level randomness follow --seed
+    G, D, G_ema = networks if networks is not None else build_networks(opts)
+    pipe = _augment_pipe(opts)
+    trainer = Trainer(G, D, G_ema, opts, labels=ds.labels if tso["use_labels"] else None, augment_pipe=pipe,
+                      seed=seed)
+    meta = dict(cur_nimg=0, cur_tick=0, batch_idx=0, total_sec=0.0, data_position=[0, 0], ada_signs=[0.0, 0.0])
+    if checkpoint is not None:
+        meta.update(checkpoints.load(checkpoint, trainer.state_variables()))
+        truncate_jsonl(os.path.join(run_dir, "stats.jsonl"), meta["cur_tick"] - 1)
+        log("Resuming from %s (tick %d, kimg %.1f)" % (checkpoint, meta["cur_tick"], meta["cur_nimg"] / 1000))
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    if opts.get("num_replicas", 1) != replicas:
+        raise TrainingError("the run trains on %d replicas, this process has %d: give --gpus=%d"
+                            % (opts.get("num_replicas", 1), replicas, opts.get("num_replicas", 1)))
+    stream = BatchStream(ds, distribute.worker_batch(opts["batch_size"]), seed=distribute.worker_seed(seed),
+                         mirror=tso["xflip"], position=meta["data_position"])
+
+    (gw, gh), grid_reals, grid_c = grid.select_reals(ds, mirror=tso["xflip"], use_labels=tso["use_labels"])
+    grid_z = np.random.RandomState(seed).randn(gw * gh, G.z_dim).astype(np.float32)
+    writer = StatsWriter(run_dir)
+    if checkpoint is None:
+        log("Training options:\n" + json.dumps(opts, indent=2))
+        log("Training for %g kimg..." % opts["total_kimg"])
+        grid.save_grid(os.path.join(run_dir, "reals.png"), grid_reals, (gw, gh), (0, 255))
+        fakes = grid.render_fakes(G_ema, grid_z, grid_c)
+        grid.save_grid(os.path.join(run_dir, "fakes_init.png"), fakes, (gw, gh), (-1, 1))
+
+    loop = _Loop(opts, run_dir, trainer, stream, writer, log, meta, (gw, gh), grid_z, grid_c)
+    try:
+        loop.run()
+    finally:
+        writer.close()
+    log("Exiting...")
+
+
+class _Loop:
+    """The minibatch loop and its per-tick maintenance (one object so the counters live together)."""
+
+    def __init__(self, opts, run_dir, trainer, stream, writer, log, meta, grid_shape, grid_z, grid_c):
+        self.opts, self.run_dir, self.trainer, self.stream = opts, run_dir, trainer, stream
+        self.writer, self.log, self.grid_shape, self.grid_z, self.grid_c = writer, log, grid_shape, grid_z, grid_c
+        self.loss = opts["loss_kwargs"]
+        self.cond = bool(opts["training_set_kwargs"]["use_labels"])
+        self.cur_nimg, self.cur_tick, self.batch_idx = meta["cur_nimg"], meta["cur_tick"], meta["batch_idx"]
+        self.ada_signs = list(meta["ada_signs"])
+        self.start_time = time.time() - meta["total_sec"]
+        self.stats = Accumulator()
+        self.timing = {}
+        self.chief = distribute.is_chief()
+
+    def _timed(self, name, fn, *args):
+        t0 = time.time()
+        out = fn(*args)
+        self.stats.add({k: v.numpy() for k, v in out.items()})
+        self.timing[name] = (time.time() - t0) * 1000
+        return out
+
+    def step(self):
+        """One minibatch: G main, G reg (due every G_reg_interval), D main, D reg (every D_reg_interval),
+        G_ema, the ADA p update."""
+        t, opts, k = self.trainer, self.opts, self.loss
+        reals, labels = self.stream.next()
+        labels = labels if self.cond else None
+        reals, labels = distribute.distribute_batch(reals), distribute.distribute_batch(labels)
+        self._timed("Gmain", t.g_main)
+        if k["pl_weight"] > 0 and self.batch_idx % k["G_reg_interval"] == 0:
+            self._timed("Greg", t.g_reg)
+        d_stats = self._timed("Dmain", t.d_main, reals, labels)
+        signs = [d_stats["Loss/signs/real"].numpy()]
+        if k["r1_gamma"] > 0 and self.batch_idx % k["D_reg_interval"] == 0:
+            signs.append(self._timed("Dreg", t.d_reg, reals, labels)["Loss/signs/real"].numpy())
+        ema_nimg = opts["ema_kimg"] * 1000
+        if opts["ema_rampup"] is not None:
+            ema_nimg = min(ema_nimg, self.cur_nimg * opts["ema_rampup"])
+        beta = 0.5 ** (opts["batch_size"] / max(ema_nimg, 1e-8))
+        t.update_ema(tf.constant(beta, tf.float32))
+        self.cur_nimg += opts["batch_size"]
+        self.batch_idx += 1
+        pipe = t.augment_pipe
+        if pipe is not None and opts["ada_target"] is not None:
+            for s in signs:
+                self.ada_signs = [self.ada_signs[0] + float(s[0]), self.ada_signs[1] + float(s[2])]
+            if self.batch_idx % opts["ada_interval"] == 0:
+                rt = self.ada_signs[0] / max(self.ada_signs[1], 1.0)
+                pipe.p.assign(augment.adjust_p(float(pipe.p.numpy()), rt, opts["batch_size"], opts["ada_interval"],
+                                               opts["ada_kimg"], opts["ada_target"]))
+                self.ada_signs = [0.0, 0.0]
+
+    def run(self):
+        opts = self.opts
+        total_nimg = opts["total_kimg"] * 1000
+        tick_start_nimg, tick_start_time = self.cur_nimg, time.time()
+        maintenance_time = 0.0
+        while True:
+            self.step()
+            done = self.cur_nimg >= total_nimg
+            if not done and self.cur_tick != 0 and self.cur_nimg < tick_start_nimg + opts["kimg_per_tick"] * 1000:
+                continue
+            tick_end_time = time.time()
+            summary = self._tick_summary(tick_start_nimg, tick_start_time, tick_end_time, maintenance_time)
+            bad = nonfinite_keys(summary)
+            if bad:
+                last = checkpoints.latest(self.run_dir)
+                raise TrainingError("non-finite %s at tick %d (kimg %.1f): training stopped; the last good snapshot "
+                                    "and checkpoint are %s" % (", ".join(bad), self.cur_tick, self.cur_nimg / 1000,
+                                                               last or "none (none written yet)"))
+            self.log(self._progress_line(summary))
+            self.writer.write(summary, self.cur_nimg / 1000)
+            snap = opts["network_snapshot_ticks"]
+            if self.chief and (done or self.cur_tick % opts["image_snapshot_ticks"] == 0):
+                self._image_snapshot()
+            if self.chief and (done or self.cur_tick % snap == 0):
+                self._network_snapshot()
+            self.cur_tick += 1
+            tick_start_nimg, tick_start_time = self.cur_nimg, time.time()
+            maintenance_time = tick_start_time - tick_end_time
+            self.stats.reset()
+            if done:
+                return
+
+    def _tick_summary(self, tick_start_nimg, tick_start_time, tick_end_time, maintenance_time):
+        total_sec = tick_end_time - self.start_time
+        tick_sec = tick_end_time - tick_start_time
+        tick_kimg = (self.cur_nimg - tick_start_nimg) / 1000
+        values = {"Progress/tick": self.cur_tick, "Progress/kimg": self.cur_nimg / 1000,
+                  "Progress/augment": float(self.trainer.augment_pipe.p.numpy()) if self.trainer.augment_pipe else 0.0,
+                  "Timing/total_sec": total_sec, "Timing/sec_per_tick": tick_sec,
+                  "Timing/sec_per_kimg": tick_sec / tick_kimg if tick_kimg else 0.0,
+                  "Timing/maintenance_sec": maintenance_time, "Timing/total_hours": total_sec / 3600,
+                  "Timing/total_days": total_sec / 86400, "Resources/cpu_mem_gb": cpu_mem_gb(),
+                  "Resources/peak_gpu_mem_gb": 0.0}
+        values.update({"Timing/" + k: v for k, v in self.timing.items()})
+        for key, value in values.items():
+            self.stats.add_value(key, value)
+        return self.stats.summary()
+
+    def _progress_line(self, s):
+        m = {k: v["mean"] for k, v in s.items()}
+        return ("tick %-5d kimg %-8.1f time %-12s sec/tick %-7.1f sec/kimg %-7.2f maintenance %-6.1f cpumem %-6.2f "
+                "gpumem %-6.2f augment %.3f" % (self.cur_tick, self.cur_nimg / 1000, format_time(m["Timing/total_sec"]),
+                                                m["Timing/sec_per_tick"], m["Timing/sec_per_kimg"],
+                                                m["Timing/maintenance_sec"], m["Resources/cpu_mem_gb"],
+                                                m["Resources/peak_gpu_mem_gb"], m["Progress/augment"]))
+
+    def _image_snapshot(self):
+        path = os.path.join(self.run_dir, "fakes%06d.png" % (self.cur_nimg // 1000))
+        fakes = grid.render_fakes(self.trainer.G_ema, self.grid_z, self.grid_c)
+        with _naming_errors(path):
+            image = grid.save_grid(path, fakes, self.grid_shape, (-1, 1))
+        self.writer.write_image("fakes", image, self.cur_nimg / 1000)
+
+    def _network_snapshot(self):
+        """The snapshot pickle, then the checkpoint (a run resumes from the checkpoint only)."""
+        t = self.trainer
+        path = os.path.join(self.run_dir, "network-snapshot-%06d.pkl" % (self.cur_nimg // 1000))
+        with _naming_errors(path):
+            save_pickle(Networks(t.G, t.D, t.G_ema), path)
+        meta = dict(cur_nimg=self.cur_nimg, cur_tick=self.cur_tick + 1, batch_idx=self.batch_idx,
+                    total_sec=time.time() - self.start_time, data_position=self.stream.position,
+                    ada_signs=self.ada_signs)
+        with _naming_errors(os.path.join(self.run_dir, "checkpoint-%09d" % self.cur_nimg)):
+            checkpoints.save(self.run_dir, self.cur_nimg, t.state_variables(), meta)
+
+
+@contextlib.contextmanager
+def _naming_errors(path):
+    """OSError while writing `path` -> OSError "cannot write <path>: <reason>" (one line)."""
+    try:
+        yield
+    except OSError as e:
+        raise OSError("cannot write %s: %s" % (path, e.strerror or e)) from None
+
+

@@ -1,0 +1,233 @@
+"""Training configurations: StyleGAN2-ADA's `--cfg` presets, the TF1 `--config` presets, and the
+options dict saved as `training_options.json` (spec §4, §10, §12.3, §12.4).
+
+The options dict is the single description of a run: the loop reads nothing else, and
+`--resume=<run dir>` continues from the dict stored in the run directory.
+"""
+
+import math
+
+from tf_stylegan2.networks.common import channels_rule
+
+# ADA train.py presets (spec §12.3). -1: computed by `auto` from the resolution and GPU count.
+CFG_SPECS = {
+    "auto": dict(ref_gpus=-1, kimg=25000, mb=-1, mbstd=-1, fmaps=-1, lrate=-1, gamma=-1, ema=-1, ramp=0.05, map=2),
+    "stylegan2": dict(ref_gpus=8, kimg=25000, mb=32, mbstd=4, fmaps=1, lrate=0.002, gamma=10, ema=10, ramp=None, map=8),
+    "paper256": dict(ref_gpus=8, kimg=25000, mb=64, mbstd=8, fmaps=0.5, lrate=0.0025, gamma=1, ema=20, ramp=None,
+                     map=8),
+    "paper512": dict(ref_gpus=8, kimg=25000, mb=64, mbstd=8, fmaps=1, lrate=0.0025, gamma=0.5, ema=20, ramp=None,
+                     map=8),
+    "paper1024": dict(ref_gpus=8, kimg=25000, mb=32, mbstd=4, fmaps=1, lrate=0.002, gamma=2, ema=10, ramp=None, map=8),
+    "cifar": dict(ref_gpus=2, kimg=100000, mb=64, mbstd=32, fmaps=1, lrate=0.0025, gamma=0.01, ema=500, ramp=0.05,
+                  map=2),
+}
+# TF1 run_training.py configs (spec §4): config-f = stylegan2 with fmap_base 16384, config-e halves it.
+TF1_CONFIGS = {
+    "config-e": dict(ref_gpus=8, kimg=25000, mb=32, mbstd=4, fmaps=0.5, lrate=0.002, gamma=100, ema=10, ramp=None,
+                     map=8),
+    "config-f": dict(ref_gpus=8, kimg=25000, mb=32, mbstd=4, fmaps=1, lrate=0.002, gamma=10, ema=10, ramp=None, map=8),
+}
+TF1_TICK_KIMG = {8: 28, 16: 24, 32: 20, 64: 16, 128: 12, 256: 8, 512: 6, 1024: 4}
+AUG_MODES = ("noaug", "ada", "fixed")
+ADA_DEFAULTS = dict(ada_target=0.6, ada_interval=4, ada_kimg=500, ada_kimg_resume=100)
+LOSS_DEFAULTS = dict(pl_weight=2.0, pl_decay=0.01, pl_batch_shrink=2, style_mixing_prob=0.9, G_reg_interval=4,
+                     D_reg_interval=16)
+ADAM_BETAS, ADAM_EPS = (0.0, 0.99), 1e-8
+
+
+class OptionsError(ValueError):
+    """Inconsistent or out-of-range training options (one-line message)."""
+
+
+def auto_spec(resolution, gpus):
+    """ADA's `auto` preset for a resolution and GPU count -> a full spec dict."""
+    spec = dict(CFG_SPECS["auto"])
+    spec["ref_gpus"] = gpus
+    spec["mb"] = max(min(gpus * min(4096 // resolution, 32), 64), gpus)
+    spec["mbstd"] = min(spec["mb"] // gpus, 4)
+    spec["fmaps"] = 1 if resolution >= 512 else 0.5
+    spec["lrate"] = 0.002 if resolution >= 1024 else 0.0025
+    spec["gamma"] = 0.0002 * resolution ** 2 / spec["mb"]
+    spec["ema"] = spec["mb"] * 10 / 32
+    return spec
+
+
+def preset(name, resolution, gpus):
+    """The spec of a `--cfg` name or a TF1 `--config` name."""
+    if name == "auto":
+        return auto_spec(resolution, gpus)
+    if name in CFG_SPECS:
+        return dict(CFG_SPECS[name])
+    if name in TF1_CONFIGS:
+        return dict(TF1_CONFIGS[name])
+    raise OptionsError("unknown config %r: expected one of %s" % (name, ", ".join(list(CFG_SPECS) + list(TF1_CONFIGS))))
+
+
+def network_kwargs(spec, resolution, channels, label_dim, cbase=None, cmax=512, map_layers=None, mbstd_group=None,
+                   batch_gpu=None, tf1=False, d_architecture="resnet"):
+    """-> (G config for `Generator.from_config`, D kwargs for `Discriminator`).
+
+    ADA's `channel_base` (`cbase`, default `fmaps * 32768`) is twice the TF1 `fmap_base` of our
+    networks (`channels = min(channel_base // res, cmax)`). TF1 configs label G by `LabelConcat`
+    and D by its one-hot output; ADA configs embed the label (G) and project it (D: 8 mapping layers,
+    lr multiplier 0.01, `cmap_dim` = the 4x4 channels), as ADA's networks do.
+    """
+    channel_base = int(cbase if cbase is not None else spec["fmaps"] * 32768)
+    fmap_base = channel_base // 2
+    nf = channels_rule(fmap_base, 1.0, 1, cmax)
+    num_ws = 2 * int(math.log2(resolution)) - 2
+    mapping = dict(z_dim=512, c_dim=label_dim, w_dim=512, num_ws=num_ws,
+                   num_layers=int(map_layers if map_layers is not None else spec["map"]), layer_features=512,
+                   lr_multiplier=0.01, activation="lrelu", normalize_latents=True,
+                   label_mode="concat" if tf1 else "embed", w_avg_beta=0.995, name="mapping")
+    synthesis = dict(w_dim=512, img_resolution=resolution, img_channels=channels, fmap_base=fmap_base, fmap_max=cmax,
+                     architecture="skip", resample_filter=[1, 3, 3, 1], name="synthesis")
+    group = int(mbstd_group if mbstd_group is not None else spec["mbstd"])
+    if batch_gpu is not None:
+        group = min(group, batch_gpu)
+    D = dict(c_dim=label_dim, img_resolution=resolution, img_channels=channels, architecture=d_architecture,
+             fmap_base=fmap_base, fmap_max=cmax, mbstd_group_size=group,
+             mbstd_num_features=1, resample_filter=[1, 3, 3, 1])
+    if label_dim and not tf1:
+        D.update(label_mode="projection", cmap_dim=nf(1), mapping_layers=8, mapping_lr_multiplier=0.01)
+    return dict(mapping=mapping, synthesis=synthesis, name="G"), D
+
+
+def lazy_adam(lr, reg_interval):
+    """Adam kwargs with the lazy-regularisation correction (spec §10): lr and betas scaled by I/(I+1)."""
+    ratio = reg_interval / (reg_interval + 1) if reg_interval else 1.0
+    return dict(lr=lr * ratio, betas=[b ** ratio for b in ADAM_BETAS], eps=ADAM_EPS, mb_ratio=ratio)
+
+
+def run_desc(args, cfg_name, data_name, gpus, spec_used):
+    """ADA's run-directory description (spec §12.3), or TF1's `stylegan2-<dataset>-<N>gpu-<config>`."""
+    if args.get("config"):
+        return "stylegan2-%s-%dgpu-%s" % (data_name, gpus, args["config"])
+    desc = data_name
+    if args.get("cond"):
+        desc += "-cond"
+    if args.get("mirror"):
+        desc += "-mirror"
+    desc += "-%s%s" % (cfg_name, gpus if cfg_name == "auto" else "")
+    for key, fmt in (("gamma", "-gamma%g"), ("kimg", "-kimg%g"), ("batch", "-batch%d")):
+        if args.get(key) is not None:
+            desc += fmt % args[key]
+    if args.get("aug") is not None:
+        desc += "-" + args["aug"]
+    if args.get("p") is not None:
+        desc += "-p%g" % args["p"]
+    if args.get("target") is not None:
+        desc += "-target%g" % args["target"]
+    if args.get("augpipe") is not None:
+        desc += "-" + args["augpipe"]
+    if args.get("resume"):
+        desc += "-resumecustom"
+    if args.get("freezed"):
+        desc += "-freezed%d" % args["freezed"]
+    return desc
+
+
+def _check(cond, message):
+    if not cond:
+        raise OptionsError(message)
+
+
+def training_options(args, dataset):
+    """Command-line values -> the options dict (`training_options.json`).
+
+    Args:
+      args: dict of the parsed flags (None = not given): data, cfg, config, gpus, kimg, batch, snap,
+        tick, seed, metrics (list), batch_gpu (per-replica rounds; default batch // gpus), cond, mirror, cbase, cmax, map, glr, dlr, mbstd_group, gamma,
+        aug, p, target, augpipe, resume (a network source, not a run dir), freezed.
+      dataset: an open dataset (name, resolution, num_channels, label_dim, num_images).
+    Raises:
+      OptionsError: a bad combination or value.
+    """
+    gpus = int(args.get("gpus") or 1)
+    _check(gpus >= 1 and gpus & (gpus - 1) == 0, "--gpus must be a power of two, got %d" % gpus)
+    tf1 = bool(args.get("config"))
+    cfg_name = args.get("config") or args.get("cfg") or "auto"
+    res = dataset.resolution
+    spec = preset(cfg_name, res, gpus)
+    label_dim = dataset.label_dim if args.get("cond") else 0
+    _check(not args.get("cond") or dataset.label_dim > 0, "--cond requires labels, but dataset %s has none"
+           % dataset.name)
+
+    batch = int(args["batch"]) if args.get("batch") is not None else spec["mb"]
+    _check(batch >= 1 and batch % gpus == 0, "--batch must be >= 1 and divisible by --gpus (%d), got %d"
+           % (gpus, batch))
+    batch_gpu = int(args["batch_gpu"]) if args.get("batch_gpu") else batch // gpus
+    _check(batch_gpu >= 1 and (batch // gpus) % batch_gpu == 0, "--batch-gpu must divide the per-device batch (%d), "
+           "got %d" % (batch // gpus, batch_gpu))
+    gamma = float(args["gamma"]) if args.get("gamma") is not None else spec["gamma"]
+    _check(gamma >= 0, "--gamma must be >= 0, got %g" % gamma)
+    kimg = float(args["kimg"]) if args.get("kimg") is not None else spec["kimg"]
+    _check(kimg > 0, "--kimg must be > 0, got %g" % kimg)
+    cmax = int(args["cmax"]) if args.get("cmax") is not None else 512
+    _check(args.get("cbase") is None or args["cbase"] >= 4, "--cbase must be >= 4")
+    _check(cmax >= 1, "--cmax must be >= 1")
+    _check(args.get("map") is None or args["map"] >= 1, "--map must be >= 1")
+    group = args.get("mbstd_group")
+    _check(group is None or group >= 1, "--mbstd-group must be >= 1")
+    G_kwargs, D_kwargs = network_kwargs(spec, res, dataset.num_channels, label_dim, cbase=args.get("cbase"), cmax=cmax,
+                                        map_layers=args.get("map"), mbstd_group=group, batch_gpu=batch_gpu, tf1=tf1,
+                                        d_architecture="orig" if cfg_name == "cifar" else "resnet")
+    if D_kwargs["mbstd_group_size"] > 1:
+        _check(batch_gpu % D_kwargs["mbstd_group_size"] == 0, "the per-GPU batch (%d) must be divisible by the "
+               "minibatch-stddev group (%d): change --batch or --mbstd-group" % (batch_gpu, D_kwargs["mbstd_group_size"]))
+    loss = dict(LOSS_DEFAULTS, r1_gamma=gamma)
+    if cfg_name == "cifar":
+        loss.update(pl_weight=0.0, style_mixing_prob=0.0)
+    glr = float(args["glr"]) if args.get("glr") is not None else spec["lrate"]
+    dlr = float(args["dlr"]) if args.get("dlr") is not None else spec["lrate"]
+    _check(glr > 0 and dlr > 0, "--glr and --dlr must be > 0")
+
+    snap = int(args["snap"]) if args.get("snap") is not None else (10 if tf1 else 50)
+    _check(snap >= 1, "--snap must be >= 1, got %d" % snap)
+    tick = float(args["tick"]) if args.get("tick") is not None else (TF1_TICK_KIMG.get(res, 4) if tf1 else 4)
+    _check(tick > 0, "--tick must be > 0, got %g" % tick)
+    freezed = int(args.get("freezed") or 0)
+    _check(freezed >= 0, "--freezed must be >= 0, got %d" % freezed)
+
+    augment = _augment_options(args)
+    resume = args.get("resume") or None
+    if resume:
+        augment["ada_kimg"] = ADA_DEFAULTS["ada_kimg_resume"]
+    opts = dict(
+        num_gpus=gpus, num_replicas=gpus, image_snapshot_ticks=snap, network_snapshot_ticks=snap, kimg_per_tick=tick,
+        metrics=list(args.get("metrics") or []), random_seed=int(args.get("seed") or 0),
+        training_set_kwargs=dict(path=args["data"], use_labels=bool(label_dim), xflip=bool(args.get("mirror")),
+                                 resolution=res, num_channels=dataset.num_channels, label_dim=label_dim,
+                                 max_size=dataset.num_images),
+        data_loader_kwargs=dict(prefetch=2),
+        G_kwargs=G_kwargs, D_kwargs=D_kwargs,
+        G_opt_kwargs=lazy_adam(glr, loss["G_reg_interval"] if loss["pl_weight"] else 0),
+        D_opt_kwargs=lazy_adam(dlr, loss["D_reg_interval"]),
+        loss_kwargs=loss, total_kimg=kimg, batch_size=batch, batch_gpu=batch_gpu,
+        ema_kimg=spec["ema"],
+        ema_rampup=None if resume else spec["ramp"], resume_pkl=resume, freezed=freezed, cfg=cfg_name, tf1=tf1,
+        **augment)
+    opts["desc"] = run_desc(args, cfg_name, dataset.name, gpus, spec)
+    return opts
+
+
+def _augment_options(args):
+    """--aug/--p/--target/--augpipe -> ada_target, augment_p, augment_kwargs, ada_kimg, ada_interval (spec §12.2)."""
+    aug = args.get("aug") or "ada"
+    _check(aug in AUG_MODES, "--aug must be one of %s, got %r" % (", ".join(AUG_MODES), aug))
+    out = dict(aug=aug, ada_target=None, augment_p=0.0, augment_kwargs=None, ada_kimg=ADA_DEFAULTS["ada_kimg"],
+               ada_interval=ADA_DEFAULTS["ada_interval"])
+    p, target, pipe = args.get("p"), args.get("target"), args.get("augpipe")
+    _check(p is None or aug == "fixed", "--p can only be given with --aug=fixed")
+    _check(target is None or aug == "ada", "--target can only be given with --aug=ada")
+    _check(pipe is None or aug != "noaug", "--augpipe cannot be given with --aug=noaug")
+    if aug == "ada":
+        out["ada_target"] = ADA_DEFAULTS["ada_target"] if target is None else float(target)
+        _check(0 <= out["ada_target"] <= 1, "--target must be in [0, 1], got %g" % out["ada_target"])
+    if aug == "fixed":
+        _check(p is not None, "--aug=fixed requires --p")
+        _check(0 <= p <= 1, "--p must be in [0, 1], got %g" % p)
+        out["augment_p"] = float(p)
+    if aug != "noaug" and (out["augment_p"] > 0 or out["ada_target"] is not None):
+        out["augment_kwargs"] = dict(augpipe=pipe or "bgc")
+    return out

@@ -1,0 +1,245 @@
+"""The four StyleGAN2 training phases (G main, G reg, D main, D reg) and the G_ema update, each one
+compiled `tf.function` reused every step (spec §10, §12.2).
+
+Every phase runs its per-replica part with `tf.distribute.get_strategy().run`, reduces gradients
+(mean) and statistics (sum) across replicas, and updates variables in the cross-replica context,
+so the same code serves the default strategy and `MirroredStrategy`.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from tf_stylegan2.training import distribute, losses
+from tf_stylegan2.training.adam import Adam
+
+STAT_KEYS = ("Loss/scores/fake", "Loss/signs/fake", "Loss/G/loss", "Loss/pl_penalty", "Loss/G/reg",
+             "Loss/scores/real", "Loss/signs/real", "Loss/D/loss", "Loss/r1_penalty", "Loss/D/reg")
+D_LAYER_KEYS = ("fromrgb", "conv0", "conv1", "skip")
+
+
+def stat(values):
+    """Per-sample values `[N]` -> `[sum, sum of squares, count]` (float32 `[3]`), summable over replicas."""
+    values = tf.reshape(tf.cast(values, tf.float32), [-1])
+    return tf.stack([tf.reduce_sum(values), tf.reduce_sum(tf.square(values)), tf.cast(tf.size(values), tf.float32)])
+
+
+def frozen_d_layers(D, freezed):
+    """ADA's Freeze-D: the first `freezed` D layers in construction order, from the highest-resolution
+    block (`fromrgb`, `conv0`, `conv1`, `skip` per block); the 4x4 epilogue and label layers never."""
+    layers = [block[key] for block in D.blocks for key in D_LAYER_KEYS if key in block]
+    return layers[:freezed]
+
+
+class _RecordingD:
+    """`D(augment(img), c)` that remembers its logits per input tensor (for the score statistics);
+    the augmentations draw from `rng`."""
+
+    def __init__(self, D, augment, rng):
+        self.D, self.augment, self.rng, self.logits = D, augment, rng, {}
+
+    def __call__(self, img, c=None):
+        logits = self.D(self.augment(img, self.rng) if self.augment is not None else img, c)
+        self.logits[img.ref()] = logits[:, 0]
+        return logits
+
+
+class Trainer:
+    """Networks, optimisers and the compiled phases of one training run.
+
+    Args:
+      G, D, G_ema: `Generator`, `Discriminator`, `Generator` (same config as G).
+      options: the training options dict (`loss_kwargs`, `G_opt_kwargs`, `D_opt_kwargs`, `batch_gpu`, `freezed`).
+      labels: float32 `[num_images, label_dim]` to draw the fakes' labels from, or None (unconditional).
+      augment_pipe: an `augment.AugmentPipe` or None.
+      seed: seed of the training RNG (`tf.random.Generator`): latents, labels, noise, style mixing,
+        path-length projections and augmentations all draw from it, so a restored RNG state continues
+        the exact random sequence.
+    Each phase returns `{stat key: float32 [3]}` (see `stat`), summed over replicas.
+    """
+
+    def __init__(self, G, D, G_ema, options, labels=None, augment_pipe=None, seed=0):
+        self.G, self.D, self.G_ema = G, D, G_ema
+        self.loss_kwargs = dict(options["loss_kwargs"])
+        self.batch = int(options["batch_gpu"])
+        self.rounds = distribute.accumulation_rounds(int(options.get("batch_size", self.batch)), self.batch,
+                                                     tf.distribute.get_strategy().num_replicas_in_sync)
+        self.augment_pipe = augment_pipe
+        self.labels = None if labels is None or G.c_dim == 0 else tf.constant(labels, tf.float32)
+        frozen = {id(v) for layer in frozen_d_layers(D, int(options.get("freezed") or 0)) for v in layer.weights}
+        self.G_vars = list(G.trainable_weights)
+        self.D_vars = [v for v in D.trainable_weights if id(v) not in frozen]
+        self.opt_G = Adam(self.G_vars, name="opt_G", **options["G_opt_kwargs"])
+        self.opt_D = Adam(self.D_vars, name="opt_D", **options["D_opt_kwargs"])
+        self.pl_mean = tf.Variable(0.0, trainable=False, name="pl_mean")
+        self.rng = tf.random.Generator.from_seed(int(seed))
+        self.noise_sizes = [G.synthesis.noise_resolution(i) for i in range(G.synthesis.num_noise)]
+        self._check_ema_pairs()
+        self.g_main = tf.function(self._g_main)
+        self.g_reg = tf.function(self._g_reg)
+        self.d_main = tf.function(self._d_main)
+        self.d_reg = tf.function(self._d_reg)
+        self.update_ema = tf.function(self._update_ema)
+
+    def phase_functions(self):
+        """`{name: tf.function}` of the compiled functions (their trace counts are tested)."""
+        return dict(g_main=self.g_main, g_reg=self.g_reg, d_main=self.d_main, d_reg=self.d_reg,
+                    update_ema=self.update_ema)
+
+    def state_variables(self):
+        """`{name: [variables]}`: everything a checkpoint restores, in a fixed order."""
+        aug = [self.augment_pipe.p] if self.augment_pipe is not None else []
+        return dict(G=list(self.G.weights), D=list(self.D.weights), G_ema=list(self.G_ema.weights),
+                    opt_G=self.opt_G.slots(), opt_D=self.opt_D.slots(), pl_mean=[self.pl_mean],
+                    rng=[self.rng.state], augment=aug)
+
+    def _check_ema_pairs(self):
+        for a, b in zip(self.G.weights, self.G_ema.weights):
+            if tuple(a.shape) != tuple(b.shape):
+                raise ValueError("G and G_ema differ: %s %s vs %s" % (a.path, a.shape, b.shape))
+        if len(self.G.weights) != len(self.G_ema.weights):
+            raise ValueError("G and G_ema differ in their number of variables")
+
+    # --- sampling -------------------------------------------------------------------------------
+
+    def _labels(self, n):
+        if self.labels is None:
+            return None
+        idx = self.rng.uniform([n], 0, tf.shape(self.labels)[0], dtype=tf.int32)
+        return tf.gather(self.labels, idx)
+
+    def _noise(self, n):
+        """Per-sample random noise for every conv layer, from the training RNG: `[n, size, size, 1]` each."""
+        return [self.rng.normal([n, size, size, 1]) for size in self.noise_sizes]
+
+    def _mapping(self, z, c):
+        """ws `[n, num_ws, w_dim]` with style mixing (probability `style_mixing_prob`, one cutoff per
+        batch as ADA), and the batch mean of w for the `w_avg` update."""
+        G = self.G
+        ws = G.mapping(z, c)
+        w_mean = tf.reduce_mean(ws[:, 0], axis=0)
+        prob = self.loss_kwargs["style_mixing_prob"]
+        if prob > 0:
+            cutoff = self.rng.uniform([], 1, G.num_ws, dtype=tf.int32)
+            cutoff = tf.where(self.rng.uniform([]) < prob, cutoff, G.num_ws)
+            ws2 = G.mapping(self.rng.normal(tf.shape(z)), c)
+            ws = tf.where(tf.range(G.num_ws)[tf.newaxis, :, tf.newaxis] < cutoff, ws, ws2)
+        return ws, w_mean
+
+    def _generate(self, n, c):
+        z = self.rng.normal([n, self.G.z_dim])
+        ws, w_mean = self._mapping(z, c)
+        return self.G.synthesis(ws, noise=self._noise(n)), w_mean
+
+    # --- cross-replica helpers --------------------------------------------------------------------
+
+    @staticmethod
+    def _reduce(per_replica_grads, per_replica_stats):
+        strategy = tf.distribute.get_strategy()
+        grads = strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica_grads, axis=None)
+        stats = strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica_stats, axis=None)
+        return grads, stats
+
+    def _update_w_avg(self, per_replica_w_mean):
+        w_mean = tf.distribute.get_strategy().reduce(tf.distribute.ReduceOp.MEAN, per_replica_w_mean, axis=None)
+        mapping = self.G.mapping
+        mapping.w_avg.assign(w_mean + (mapping.w_avg - w_mean) * mapping.w_avg_beta)
+
+    # --- phases -----------------------------------------------------------------------------------
+
+    def _g_main(self):
+        def replica_fn():
+            c = self._labels(self.batch)
+            D = _RecordingD(self.D, self.augment_pipe, self.rng)
+            with tf.GradientTape() as tape:
+                img, w_mean = self._generate(self.batch, c)
+                loss = losses.g_nonsaturating(D, img, c)
+                total = tf.reduce_mean(loss)
+            grads = tape.gradient(total, self.G_vars)
+            logits = D.logits[img.ref()]
+            stats = {"Loss/scores/fake": stat(logits), "Loss/signs/fake": stat(tf.sign(logits)),
+                     "Loss/G/loss": stat(loss)}
+            return grads, stats, w_mean
+
+        grads, stats, w_mean = distribute.run(replica_fn, rounds=self.rounds)
+        grads, stats = self._reduce(grads, stats)
+        self.opt_G.apply(grads)
+        self._update_w_avg(w_mean)
+        return stats
+
+    def _g_reg(self):
+        k = self.loss_kwargs
+        interval = k["G_reg_interval"]
+        n = max(self.batch // k["pl_batch_shrink"], 1)
+        res, channels = self.G.img_resolution, self.G.img_channels
+
+        def replica_fn():
+            c = self._labels(n)
+            z = self.rng.normal([n, self.G.z_dim])
+            pl_noise = self.rng.normal([n, res, res, channels]) / np.sqrt(res * res)
+            with tf.GradientTape() as tape:
+                ws, w_mean = self._mapping(z, c)
+                lengths = losses.path_lengths(self.G, ws, pl_noise, noise=self._noise(n))
+                pl_mean = self.pl_mean + k["pl_decay"] * (distribute.replica_mean(tf.reduce_mean(lengths)) - self.pl_mean)
+                penalty = tf.square(lengths - pl_mean)
+                loss = penalty * k["pl_weight"]
+                total = tf.reduce_mean(loss) * interval
+            grads = tape.gradient(total, self.G_vars)
+            stats = {"Loss/pl_penalty": stat(penalty), "Loss/G/reg": stat(loss)}
+            return grads, stats, w_mean, pl_mean
+
+        strategy = tf.distribute.get_strategy()
+        grads, stats, w_mean, pl_mean = distribute.run(replica_fn, rounds=self.rounds)
+        grads, stats = self._reduce(grads, stats)
+        self.opt_G.apply(grads)
+        self._update_w_avg(w_mean)
+        self.pl_mean.assign(strategy.reduce(tf.distribute.ReduceOp.MEAN, pl_mean, axis=None))
+        return stats
+
+    def _d_main(self, real_img, real_c):
+        """Fakes take the reals' labels (TF1's `D_logistic`; `losses.d_logistic` has one c for both)."""
+        def replica_fn(real_img, real_c):
+            fake_img, w_mean = self._generate(self.batch, real_c)
+            fake_img = tf.stop_gradient(fake_img)
+            D = _RecordingD(self.D, self.augment_pipe, self.rng)
+            with tf.GradientTape() as tape:
+                loss = losses.d_logistic(D, real_img, fake_img, real_c)
+                total = tf.reduce_mean(loss)
+            grads = tape.gradient(total, self.D_vars)
+            fake, real = D.logits[fake_img.ref()], D.logits[real_img.ref()]
+            stats = {"Loss/scores/fake": stat(fake), "Loss/signs/fake": stat(tf.sign(fake)),
+                     "Loss/scores/real": stat(real), "Loss/signs/real": stat(tf.sign(real)), "Loss/D/loss": stat(loss)}
+            return grads, stats, w_mean
+
+        grads, stats, w_mean = distribute.run(replica_fn, args=(real_img, real_c), rounds=self.rounds)
+        grads, stats = self._reduce(grads, stats)
+        self.opt_D.apply(grads)
+        self._update_w_avg(w_mean)
+        return stats
+
+    def _d_reg(self, real_img, real_c):
+        k = self.loss_kwargs
+
+        def replica_fn(real_img, real_c):
+            D = _RecordingD(self.D, self.augment_pipe, self.rng)
+            with tf.GradientTape() as tape:
+                penalty = losses.r1_penalty(D, real_img, real_c)
+                loss = penalty * (k["r1_gamma"] / 2)
+                total = tf.reduce_mean(loss) * k["D_reg_interval"]
+            grads = tape.gradient(total, self.D_vars)
+            real = D.logits[real_img.ref()]
+            stats = {"Loss/scores/real": stat(real), "Loss/signs/real": stat(tf.sign(real)),
+                     "Loss/r1_penalty": stat(penalty), "Loss/D/reg": stat(loss)}
+            return grads, stats
+
+        grads, stats = distribute.run(replica_fn, args=(real_img, real_c), rounds=self.rounds)
+        grads, stats = self._reduce(grads, stats)
+        self.opt_D.apply(grads)
+        return stats
+
+    def _update_ema(self, beta):
+        """G_ema = lerp(G, G_ema, beta) for trainables; buffers (`w_avg`, const noise) copied."""
+        for src, dst in zip(self.G.weights, self.G_ema.weights):
+            if src.trainable:
+                dst.assign(src + (dst - src) * beta)
+            else:
+                dst.assign(src)
