@@ -4,6 +4,7 @@ on stderr; TensorFlow's start-up chatter is dropped unless the user set TF_CPP_M
 `Progress` shows nothing for short work and at most one final line on a pipe.
 """
 
+import glob
 import io
 import os
 import pickle
@@ -74,6 +75,19 @@ def test_invalid_or_missing_file_and_bad_flag_are_one_line_on_stderr(app, tmp_pa
     proc = run(app_args(app, tmp_path, "--network=x.pkl", "--sideways=1"), tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == ["%s: error: Unknown command line flag 'sideways'" % APPS[app][1]], proc.stderr
+
+
+ROOT_APPS = sorted(os.path.basename(p) for p in glob.glob(os.path.join(REPO, "*.py"))
+                   if os.path.basename(p) not in ("setup.py", "tf_stylegan2_startup.py"))
+
+
+@pytest.mark.parametrize("script", ROOT_APPS)
+def test_every_root_app_starts_quietly(script, tmp_path):
+    """Each app at the repository root starts through `tf_stylegan2_startup.run_app`: a bad flag is
+    its only line on stderr, with no TensorFlow start-up log before it."""
+    proc = run([os.path.join(REPO, script), "--sideways=1"], tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == ["%s: error: Unknown command line flag 'sideways'" % script], proc.stderr
 
 
 def test_a_successful_run_on_a_pipe_prints_the_result_and_at_most_one_progress_line(tmp_path):
