@@ -306,3 +306,25 @@ def test_graph_that_cannot_run_is_a_one_line_error(tmp_path):
     with pytest.raises(ValueError, match="the Inception graph cannot run here") as e:
         metrics.load_inception(str(path))
     assert "\n" not in str(e.value)
+
+
+# ---- VGG16 fc2 detector plumbing -------------------------------------------------------------------
+
+def test_vgg16_detector_input_and_layer():
+    import keras
+    inp = keras.Input((224, 224, 3))
+    pooled = keras.layers.GlobalMaxPooling2D()(inp)  # exact for the constant images below
+    fc2 = keras.layers.Dense(3, name="fc2", use_bias=False, kernel_initializer="identity")(pooled)
+    model = keras.Model(inp, keras.layers.Dense(2, name="predictions")(fc2))
+    det = metrics.Vgg16Detector(model, "standin")
+    img = np.zeros([2, 16, 16, 3], np.uint8) + np.array([10, 20, 30], np.uint8)
+    # fc2, not the predictions; RGB -> BGR minus Keras's ImageNet mean, any size resized to 224
+    np.testing.assert_allclose(det.features(img), [[30 - 103.939, 20 - 116.779, 10 - 123.68]] * 2, atol=1e-3)
+    gray = np.full([1, 8, 8, 1], 50, np.uint8)
+    np.testing.assert_allclose(det.features(gray), [[50 - 103.939, 50 - 116.779, 50 - 123.68]], atol=1e-3)
+
+
+def test_vgg16_weights_file_missing_is_one_line(tmp_path):
+    with pytest.raises(ValueError) as e:
+        metrics.load_vgg16(str(tmp_path / "missing.weights.h5"))
+    assert "not found" in str(e.value) and "include_top=True" in str(e.value) and "\n" not in str(e.value)

@@ -39,8 +39,9 @@ def define_flags():
     flags.DEFINE_string("result_dir", "results", "Root directory for the numbered run directories", **_ARGS)
     flags.DEFINE_string("inception", None, "Inception graph: classify_image_graph_def.pb or inception-2015-12-05.tgz "
                         "(default: downloaded once into the network cache)", **_ARGS)
-    flags.DEFINE_string("vgg16", "imagenet", "VGG16 weights: 'imagenet' (Keras's download) or a Keras weights file; "
-                        "PR needs the whole classifier (include_top=True), PPL the convolutional part", **_ARGS)
+    flags.DEFINE_string("vgg16", "imagenet", "VGG16 weights: 'imagenet' (Keras's download) or a Keras weights file: "
+                        "the whole classifier (include_top=True) serves PR and PPL, the convolutional part PPL only",
+                        **_ARGS)
     flags.DEFINE_string("cache_dir", None, "Download and statistics cache (default $TF_STYLEGAN2_CACHE or "
                         "~/.cache/tf_stylegan2)", **_ARGS)
     flags.DEFINE_integer("batch_size", 64, "Images per generator / detector call", lower_bound=1, **_ARGS)

@@ -2,8 +2,9 @@
 
 NVIDIA's `vgg16.pkl` / `vgg16.pt` are not readable here; this is the same architecture and
 layer (the 4096 fc2 activations) with Keras's ImageNet weights, so the numbers are close to, not
-identical with, the papers'. Images are resized to 224x224 (bilinear, antialiased) and given
-Keras's Caffe-style preprocessing (BGR, ImageNet mean removed).
+identical with, the papers'. Images are resized to 224x224 by area averaging (as PyTorch's
+`interpolate(mode='area')`, which NVIDIA's `vgg16.pt` is believed to use) and given Keras's
+Caffe-style preprocessing (BGR, ImageNet mean removed).
 """
 
 import hashlib
@@ -31,7 +32,7 @@ class Vgg16Detector:
 
         @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
         def fc2(images):
-            x = tf.image.resize(images, [INPUT_SIZE, INPUT_SIZE], method="bilinear", antialias=True)
+            x = tf.image.resize(images, [INPUT_SIZE, INPUT_SIZE], method="area")
             return extractor(x[..., ::-1] - tf.constant(BGR_MEAN, tf.float32), training=False)
 
         self._fn = fc2
