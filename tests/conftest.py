@@ -7,6 +7,7 @@ conditional, resnet G / skip D, active conv_clamp), tested in `test_ada_fixture.
 """
 
 import os
+import textwrap
 
 import numpy as np
 import pytest
@@ -94,3 +95,34 @@ def assert_uint8_close(actual, expected):
     diff = np.abs(actual.astype(np.int32) - expected.astype(np.int32))
     assert diff.max(initial=0) <= 1, diff.max()
     assert np.count_nonzero(diff) <= max(2, 0.001 * diff.size), (np.count_nonzero(diff), diff.size)
+
+
+_SOCKET_GUARD = textwrap.dedent("""\
+    # Installed by tests/conftest.py offline_env(): every network connection fails and is logged.
+    import os
+    import socket
+
+    def _blocked(*args, **kwargs):
+        with open(os.environ["TF_STYLEGAN2_TEST_NETWORK_LOG"], "a") as f:
+            f.write("blocked network access %r\\n" % (args[1:2],))
+        raise OSError("network access blocked by the test")
+
+    socket.socket.connect = socket.socket.connect_ex = _blocked
+    socket.create_connection = socket.getaddrinfo = _blocked
+    """)
+
+
+def offline_env(directory, pythonpath):
+    """Environment for a subprocess without network access: a `sitecustomize` socket guard (first on
+    PYTHONPATH, before `pythonpath`) makes every connection fail and logs it to `<directory>/network.log`,
+    and both proxy spellings point at a closed port. Returns (env overrides, log path)."""
+    guard = os.path.join(str(directory), "socket_guard")
+    os.makedirs(guard, exist_ok=True)
+    with open(os.path.join(guard, "sitecustomize.py"), "w") as f:
+        f.write(_SOCKET_GUARD)
+    log = os.path.join(str(directory), "network.log")
+    env = {"PYTHONPATH": os.pathsep.join([guard, pythonpath]), "TF_STYLEGAN2_TEST_NETWORK_LOG": log}
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        env[name] = "http://127.0.0.1:9"
+    env.update(no_proxy="", NO_PROXY="")
+    return env, log

@@ -16,7 +16,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from conftest import fixture_path, load_fixture_networks
+from conftest import fixture_path, load_fixture_networks, offline_env
 
 import tf_stylegan2 as sg
 from tf_stylegan2 import projector
@@ -217,7 +217,8 @@ def test_tfrecord_dataset_targets(tmp_path):
 
 
 def run_projector(*args, env=None):
-    full_env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2", **(env or {}))
+    full_env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2")
+    full_env.update(env or {})
     return subprocess.run([sys.executable, os.path.join(REPO, "run_projector.py")] + list(args),
                           capture_output=True, text=True, env=full_env, timeout=600)
 
@@ -267,14 +268,17 @@ def test_cli_bad_inputs_give_one_line_errors(tmp_path, case):
         args = ["project-real-images", network, "--images=" + str(tmp_path / "broken.png")]
         message = "broken.png: not a readable image"
     else:
-        # No cached weights and every download refused at once, as on an offline machine.
-        env = {"KERAS_HOME": str(tmp_path / "keras"), "HTTPS_PROXY": "http://127.0.0.1:9",
-               "HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": ""}
+        # No cached weights and no network (socket guard and proxies), as on an offline machine.
+        env, network_log = offline_env(tmp_path, REPO)
+        env["KERAS_HOME"] = str(tmp_path / "keras")
         args = ["project-generated-images", network, "--seeds=0", "--vgg16=imagenet"]
         message = "cannot get the ImageNet VGG16 weights"
     proc = run_projector(*(args + ["--result_dir=" + result_dir]), env=env)
     assert proc.returncode == 1
     lines = [line for line in proc.stderr.strip().splitlines() if not TF_NATIVE_LOG.match(line)]
     assert len(lines) == 1 and lines[0].startswith("run_projector.py: error: ") and message in lines[0], proc.stderr
-    assert "pass --vgg16=PATH" in lines[0] or case != "vgg16_offline"
+    if case == "vgg16_offline":
+        assert "pass --vgg16=PATH" in lines[0]
+        with open(network_log) as f:  # the download was tried, and the guard stopped it
+            assert "blocked network access" in f.read()
     assert not os.path.exists(result_dir)  # nothing written
