@@ -70,13 +70,15 @@ def _op_node(name, op, inputs, dtype_enum):
 
 def replace_global_batch_norm(graph_def):
     """A copy of `graph_def` with each `BatchNormWithGlobalNormalization(t, m, v, beta, gamma)` node
-    replaced by `(t - m) * rsqrt(v + eps) [* gamma] + beta` (its definition) under the same output name."""
+    replaced by `(t - m) * rsqrt(v + eps) [* gamma] + beta` (its definition) under the same output name,
+    and no device pinned (the detector runs where it is called)."""
     out = tf.compat.v1.GraphDef()
     out.versions.CopyFrom(graph_def.versions)
     out.library.CopyFrom(graph_def.library)
     for node in graph_def.node:
         if node.op != "BatchNormWithGlobalNormalization":
             out.node.add().CopyFrom(node)
+            out.node[-1].device = ""
             continue
         n, dtype = node.name, node.attr["T"].type
         t, m, v, beta, gamma = node.input[:5]
@@ -92,7 +94,6 @@ def replace_global_batch_norm(graph_def):
                   _op_node(n + "/scaled", "Mul", [n + "/centered", scale], dtype),
                   _op_node(n, "AddV2", [n + "/scaled", beta] + controls, dtype)]
         for new in nodes:
-            new.device = node.device
             out.node.add().CopyFrom(new)
     return out
 
