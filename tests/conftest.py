@@ -7,6 +7,7 @@ conditional, resnet G / skip D, active conv_clamp), tested in `test_ada_fixture.
 """
 
 import os
+import random
 import textwrap
 
 import numpy as np
@@ -25,6 +26,22 @@ def load_reference(name):
     """A fixture's `reference.npz` as a dict of arrays."""
     with np.load(fixture_path(name, "reference.npz")) as f:
         return {k: f[k] for k in f.files}
+
+
+def pytest_addoption(parser):
+    parser.addoption("--order", default="file", metavar="file|reverse|random:SEED",
+                     help="run the collected tests in file order (default), reversed, or shuffled with a seed: "
+                          "the suite must pass in any order")
+
+
+def pytest_collection_modifyitems(config, items):
+    order = config.getoption("--order")
+    if order == "reverse":
+        items.reverse()
+    elif order.startswith("random:"):
+        random.Random(int(order.split(":", 1)[1])).shuffle(items)
+    elif order != "file":
+        raise pytest.UsageError("--order must be file, reverse or random:SEED, got %r" % order)
 
 
 _NETWORKS = {}

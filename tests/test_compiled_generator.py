@@ -26,8 +26,7 @@ def G():
 
 @pytest.fixture(scope="module")
 def orig_ref():
-    with np.load(fixture_path("orig", "reference.npz")) as f:
-        return {k: f[k] for k in f.files}
+    return load_reference("orig")
 
 
 def traces(network):
