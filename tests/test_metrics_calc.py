@@ -113,6 +113,17 @@ def test_real_statistics_are_cached(G, folder, inception_pb, tmp_path):
     assert len(os.listdir(str(tmp_path / "cache" / "gan-metrics"))) == 2
 
 
+def test_replaced_dataset_file_invalidates_the_cache(G, inception_pb, tmp_path):
+    folder = write_image_folder(tmp_path / "changing", _images(20, seed=5))
+    first = _calc("fid16_full", G, folder, tmp_path, inception=inception_pb)
+    write_image_folder(tmp_path / "new", _images(1, seed=6))
+    os.utime(folder, (0, 0))
+    os.replace(str(tmp_path / "new" / "img00000.png"), os.path.join(folder, "img00000.png"))
+    second = _calc("fid16_full", G, folder, tmp_path, inception=inception_pb)
+    assert len(os.listdir(str(tmp_path / "cache" / "gan-metrics"))) == 2
+    assert second["results"] != first["results"]
+
+
 class IndexDataset:
     """Images whose every pixel is (index, column, 0): order and flips are visible."""
 

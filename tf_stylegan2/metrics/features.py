@@ -112,8 +112,11 @@ def num_reals(dataset, reals, max_items, mirror):
 
 
 def cache_file(cache_dir, dataset, detector_key, settings):
-    """`<cache>/gan-metrics/<dataset name>-<detector key>-<md5 of everything that decides the statistics>.npz`."""
-    ident = dict(settings, detector=detector_key, dataset_path=os.path.abspath(getattr(dataset, "path", dataset.name)),
+    """`<cache>/gan-metrics/<dataset name>-<detector key>-<md5>.npz`, the md5 over everything that decides
+    the statistics: the settings, the detector, the dataset's path, modification time and shape."""
+    path = os.path.abspath(getattr(dataset, "path", None) or str(dataset.name))
+    ident = dict(settings, detector=detector_key, dataset_path=path,
+                 dataset_mtime=os.path.getmtime(path) if os.path.exists(path) else None,
                  num_images=dataset.num_images, resolution=dataset.resolution, num_channels=dataset.num_channels)
     md5 = hashlib.md5(repr(sorted(ident.items())).encode("utf-8")).hexdigest()
     name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(dataset.name))
