@@ -435,3 +435,21 @@ def test_mnist_and_hdf5_sources(tmp_path):
     order = datasets.shuffled_order(4)
     np.testing.assert_array_equal(x, images[order].transpose(0, 2, 3, 1))
     np.testing.assert_array_equal(c, np.arange(8, dtype=np.float32).reshape(4, 2)[order])
+
+
+def test_zip_reader_opens_the_archive_once_from_tf_data_threads(tmp_path, monkeypatch):
+    from tf_stylegan2.datasets import image_files
+    save_folder(str(tmp_path / "src"), random_images(12, 8, 3))
+    datasets.convert(str(tmp_path / "src"), str(tmp_path / "d.zip"), progress=False)
+    opened = []
+    real = image_files.zipfile.ZipFile
+
+    class CountingZipFile(real):
+        def __init__(self, *args, **kwargs):
+            opened.append(args[0])
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(image_files.zipfile, "ZipFile", CountingZipFile)
+    ds = datasets.open_dataset(str(tmp_path / "d.zip"))
+    assert sum(len(x) for x, _ in ds.tf_dataset(4, repeat=False)) == 12
+    assert len(opened) == 1

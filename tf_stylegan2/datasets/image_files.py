@@ -15,7 +15,9 @@ LABELS_FILE = "dataset.json"
 
 class ImageFiles:
     """`ImageFiles(path)`: `.names` (relative, '/'-separated), `.open(name)` -> decoded Pillow image,
-    `.metadata()` -> parsed `dataset.json` or None. Thread-safe (one zip handle per thread)."""
+    `.metadata()` -> parsed `dataset.json` or None. Thread-safe: one zip handle, opened once, whose
+    member reads are serialised by `zipfile` itself (tf.data's decoder threads are not Python threads:
+    a per-thread handle would be re-opened, central directory and all, for every image)."""
 
     def __init__(self, path):
         self.path = os.fspath(path)
@@ -24,7 +26,8 @@ class ImageFiles:
             if not os.path.exists(self.path):
                 raise DatasetError("Missing input file or directory: %s" % self.path)
             raise DatasetError("%s: must be a directory, a .zip or an official TFRecord directory" % self.path)
-        self._local = threading.local()
+        self._zip = None
+        self._lock = threading.Lock()
         extensions = pil_images.image_extensions()
         if self.is_zip:
             all_names = [n for n in self._zipfile().namelist() if not n.endswith("/")]
@@ -38,13 +41,13 @@ class ImageFiles:
                             key=lambda n: n.split("/"))
 
     def _zipfile(self):
-        zf = getattr(self._local, "zip", None)
-        if zf is None:
-            try:
-                zf = self._local.zip = zipfile.ZipFile(self.path)
-            except (zipfile.BadZipFile, OSError) as e:
-                raise DatasetError("%s: not a readable zip archive (%s)" % (self.path, e)) from None
-        return zf
+        with self._lock:
+            if self._zip is None:
+                try:
+                    self._zip = zipfile.ZipFile(self.path)
+                except (zipfile.BadZipFile, OSError) as e:
+                    raise DatasetError("%s: not a readable zip archive (%s)" % (self.path, e)) from None
+            return self._zip
 
     def read_bytes(self, name):
         try:
