@@ -269,3 +269,16 @@ def test_ppl_epsilon_scaling_and_uncropped_size(G, space, sampling, crop):
     name = ("ppl_zfull" if crop else "ppl2_wend") + "6"
     result = metrics.calc_metric(name, G, None, distance=dist, progress=False, batch_size=4)
     assert result["results"] == {name: pytest.approx(3.0)} and result["metric"] == name
+
+
+def test_ppl_with_the_lpips_distance_and_its_size_limit(G):
+    from tf_stylegan2.projector.lpips import random_vgg16
+    dist = metrics.path_length.LpipsDistance(random_vgg16(0))
+    with pytest.raises(ValueError, match="at least 16x16 after the crop; this 16x16 network gives 8x8"):
+        metrics.path_distances(G, dist, 4, crop=True, progress=False)
+    d = metrics.path_distances(load_fixture_networks("public").G_ema, dist, 6, space="w", sampling="end",
+                               crop=True, batch_size=3, progress=False)
+    assert d.shape == (6,) and np.all(np.isfinite(d)) and np.all(d > 0)
+    assert [metrics.path_length.distance_input_size(r, c) for r, c in ((1024, True), (1024, False), (512, True),
+                                                                       (768, True), (16, False))] == [
+        256, 256, 256, 384, 16]

@@ -16,7 +16,7 @@ import tf_stylegan2 as sg
 from tf_stylegan2 import metrics
 from tf_stylegan2.apps import cli
 from tf_stylegan2.files import create_run_dir
-from tf_stylegan2.metrics import calc
+from tf_stylegan2.metrics import calc, path_length
 
 FLAGS = flags.FLAGS
 _ARGS = dict(allow_override=True)
@@ -91,6 +91,9 @@ def run_metrics():
         else None
     vgg16 = metrics.load_vgg16(FLAGS.vgg16) if "pr" in kinds else None
     distance = metrics.lpips_distance(FLAGS.vgg16) if "ppl" in kinds else None
+    for spec in specs:
+        if spec.kind == "ppl":
+            path_length.check_distance_input(G, spec.crop, distance)
 
     run_dir = create_run_dir(FLAGS.result_dir, "run-metrics")
     log_path = os.path.join(run_dir, "log.txt")

@@ -18,16 +18,44 @@ from tf_stylegan2.projector.projector import box_downsample
 DISTANCE_RESOLUTION = 256
 
 
+class LpipsDistance:
+    """`(a, b) -> [N]`: the projector's `PerceptualDistance` on VGG16, compiled once.
+    `min_size`: the smallest image side it measures (VGG16 pools by 2 four times before relu5_3)."""
+
+    min_size = 16
+
+    def __init__(self, vgg16):
+        self._fn = tf.function(PerceptualDistance(vgg16).__call__, reduce_retracing=True)
+
+    def __call__(self, a, b):
+        return self._fn(a, b)
+
+
 _DISTANCES = {}
 
 
 def lpips_distance(vgg16_weights="imagenet"):
-    """The projector's `PerceptualDistance` on VGG16 with `vgg16_weights` ("imagenet" or a Keras
-    weights file, as the projector's --vgg16), compiled once and kept for the life of the process."""
+    """`LpipsDistance` with `vgg16_weights` ("imagenet" or a Keras weights file, as the projector's
+    --vgg16), kept for the life of the process."""
     key = vgg16_weights or "imagenet"
     if key not in _DISTANCES:
-        _DISTANCES[key] = tf.function(PerceptualDistance(vgg16_backbone(key)).__call__, reduce_retracing=True)
+        _DISTANCES[key] = LpipsDistance(vgg16_backbone(key))
     return _DISTANCES[key]
+
+
+def distance_input_size(resolution, crop):
+    """Side of the images the distance sees: cropped to a half, then box-downsampled to 256 when larger."""
+    size = resolution // 8 * 4 if crop else resolution
+    return size // (size // DISTANCE_RESOLUTION) if size > DISTANCE_RESOLUTION else size
+
+
+def check_distance_input(G, crop, distance):
+    """One-line ValueError when `distance` cannot measure this generator's (cropped) images."""
+    size = distance_input_size(G.img_resolution, crop)
+    if size < getattr(distance, "min_size", 0):
+        raise ValueError("PPL's VGG16 distance needs images of at least %dx%d%s; this %dx%d network gives %dx%d"
+                         % (distance.min_size, distance.min_size, " after the crop" if crop else "",
+                            G.img_resolution, G.img_resolution, size, size))
 
 
 def _normalize(x):
@@ -90,9 +118,12 @@ def path_distances(G, distance, num_samples, space="z", sampling="full", crop=Tr
       sampling: "full" (t ~ U(0, 1)) or "end" (t = 0).
       labels: dataset labels `[N, c_dim]` a random one of which conditions each pair.
       batch_size: pairs per step; the synthesis noise is redrawn once per step.
+    Draws from `RandomState(seed)`, per step: z `[2 * batch_size, z_dim]` (first halves z0, second z1),
+    the labels, t (`full` only), then one `[1, r, r]` noise map per noise input.
     """
     if not hasattr(G.synthesis, "num_noise"):
         raise ValueError("PPL needs a Keras generator (pickle or converted directory), not a SavedModel")
+    check_distance_input(G, crop, distance)
     rnd = np.random.RandomState(seed)
     out = []
     bar = Progress(total=num_samples, desc=desc) if progress else None
