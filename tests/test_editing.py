@@ -178,7 +178,8 @@ def test_edit_latents_app_grid_images_and_latents(G, tmp_path):
     assert grid.shape == (64, 96, 3)
     np.testing.assert_array_equal(grid[32:, 64:], images[1, 2])
     np.testing.assert_array_equal(read_png(os.path.join(run_dir, "seed0007_degree-4.png")), images[1, 0])
-    np.testing.assert_array_equal(read_png(os.path.join(run_dir, "seed0004_degree+0.png")), generation.render_ws(G, ws)[0])
+    np.testing.assert_array_equal(read_png(os.path.join(run_dir, "seed0004_degree+0.png")),
+                                  generation.render_ws(G, ws)[0])
     np.testing.assert_allclose(np.load(os.path.join(run_dir, "seed0004_degree+4.npy")), expected[0, 2], atol=1e-6)
     assert len(os.listdir(run_dir)) == 2 + 2 * 6
 

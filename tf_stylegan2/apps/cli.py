@@ -1,6 +1,7 @@
 """Shared plumbing for the absl apps: dashed flag spellings, subcommands, one-line errors,
 and the official argument syntaxes (seed ranges)."""
 
+import inspect
 import re
 import sys
 
@@ -75,9 +76,25 @@ def _register_app_flags_as_key_flags(script):
                 FLAGS.register_key_flag_for_module(script, flag)
 
 
-def run(commands):
+def _accepts(fn, args):
+    try:
+        inspect.signature(fn).bind(*args)
+        return True
+    except TypeError:
+        return False
+
+
+def _arguments(fn):
+    params = inspect.signature(fn).parameters.values()
+    names = [p.name if p.default is p.empty else "[%s]" % p.name for p in params]
+    return " ".join(names) or "no arguments"
+
+
+def run(commands, positional=False):
     """Run an absl app: `commands` is one function (no positional argument) or
     `{"subcommand": fn}` (the first positional argument names the subcommand).
+    With `positional`, the arguments after the subcommand are passed to fn (the official
+    `dataset_tool.py create_from_images tfrecord_dir image_dir` syntax); a wrong count is a usage error.
 
     Each fn reads FLAGS. `CommandError`, `ValueError` and `OSError` raised by it become a
     one-line `prog: error: ...` and exit status 1; usage errors exit with status 2.
@@ -86,17 +103,22 @@ def run(commands):
 
     def main(argv):
         prog = _prog(argv)
-        name = argv[1] if len(argv) == 2 else None
-        if len(argv) > 2 or name not in subcommands:
+        name = argv[1] if len(argv) == 2 or (positional and len(argv) > 2) else None
+        args = argv[2:] if positional else []
+        if positional and name in subcommands and not _accepts(subcommands[name], args):
+            print("%s: error: %s takes %s, got %d argument(s)" % (prog, name, _arguments(subcommands[name]),
+                                                                  len(args)), file=sys.stderr)
+            sys.exit(2)
+        if (len(argv) > 2 and not positional) or name not in subcommands:
             if callable(commands):
                 print("%s: error: unexpected arguments %s" % (prog, " ".join(argv[1:])), file=sys.stderr)
             else:
                 given = " ".join(argv[1:]) or "nothing"
-                print("%s: error: expected one subcommand of %s, got %s" % (prog, ", ".join(sorted(subcommands)),
-                                                                            given), file=sys.stderr)
+                names = ", ".join(sorted(n for n in subcommands if n))
+                print("%s: error: expected one subcommand of %s, got %s" % (prog, names, given), file=sys.stderr)
             sys.exit(2)
         try:
-            subcommands[name]()
+            subcommands[name](*args)
         except (CommandError, ValueError, OSError) as e:
             message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             print("%s: error: %s" % (prog, message), file=sys.stderr)

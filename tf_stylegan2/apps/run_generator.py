@@ -303,7 +303,8 @@ def edit_latents():
         raise cli.CommandError("--directions (or --direction-path) required")
     if paddle:
         if FLAGS["degrees"].present:
-            raise cli.CommandError("--degrees goes with --latents/--seeds; PaddleGAN's --latent takes --direction-offset")
+            raise cli.CommandError("--degrees goes with --latents/--seeds; "
+                                   "PaddleGAN's --latent takes --direction-offset")
         if not FLAGS.latent:
             raise cli.CommandError("--direction-offset goes with --latent (PaddleGAN's form); use --degrees")
         degrees = [0.0, _flag_or("direction_offset", 0.0)]
