@@ -15,7 +15,7 @@ import tensorflow as tf
 import tf_stylegan2 as sg
 from tf_stylegan2 import converted, layers, sources
 from tf_stylegan2.export.convert import KERAS_FILE, convert_network
-from tf_stylegan2.layers.initialization import deferred_initialization
+from tf_stylegan2.layers.initialization import aligned_empty, deferred_initialization
 from tf_stylegan2.official import load as official_load
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
@@ -153,3 +153,20 @@ def test_deferred_initialization_creates_weights_from_given_values_only():
             abandoned.build()
             raise RuntimeError("boom")
     assert not np.any(abandoned.weight.numpy())  # created as zeros: no random numbers drawn
+
+
+def test_deferred_values_become_variable_memory_at_most_once():
+    """An aligned writable buffer becomes the first variable's memory; a second variable given the
+    same memory gets a copy, so training one never changes the other."""
+    shared = aligned_empty(4 * 6).view(np.float32).reshape(2, 3)
+    shared[...] = np.arange(6, dtype=np.float32).reshape(2, 3)
+    with deferred_initialization() as values:
+        a, b = layers.DenseLayer(2, 3, bias=False), layers.DenseLayer(2, 3, bias=False)
+        a.build()
+        b.build()
+        values.set(a.weight, shared)
+        values.set(b.weight, shared)
+    a.weight.assign_add(tf.ones([2, 3]))
+    b.weight.assign_sub(tf.ones([2, 3]))
+    np.testing.assert_array_equal(a.weight.numpy(), np.arange(6).reshape(2, 3) + 1)
+    np.testing.assert_array_equal(b.weight.numpy(), np.arange(6).reshape(2, 3) - 1)

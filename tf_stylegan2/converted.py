@@ -13,6 +13,7 @@ The networks are rebuilt from their `get_config()`, so no pickle is needed after
 import json
 import os
 
+from tf_stylegan2.layers.initialization import deferred_initialization
 from tf_stylegan2.networks import Discriminator, Generator
 from tf_stylegan2.official.load import Networks
 from tf_stylegan2.official.unpickler import NetworkPickleError
@@ -66,7 +67,8 @@ def load(directory):
             raise NetworkPickleError("%s: unknown network class %r for %s" % (directory, entry.get("class"), key))
         weights = os.path.join(directory, os.path.basename(str(entry.get("weights"))))
         try:
-            net = cls.from_config(entry["config"])
+            with deferred_initialization(unset="zeros"):  # no random numbers for weights loaded next
+                net = cls.from_config(entry["config"])
             net.load_weights(weights)
         except (KeyError, TypeError, ValueError, OSError) as e:
             reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

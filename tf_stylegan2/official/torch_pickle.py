@@ -29,6 +29,7 @@ _STORAGE_DTYPES = {"FloatStorage": "<f4", "DoubleStorage": "<f8", "HalfStorage":
                    "IntStorage": "<i4", "ShortStorage": "<i2", "CharStorage": "i1", "ByteStorage": "u1",
                    "BoolStorage": "?"}
 _MAX_DIMS = 16
+_MAX_HEADER_BYTES = 1 << 16
 
 
 class PersistentModule:
@@ -136,11 +137,11 @@ def _rebuild_parameter(data, requires_grad=False, backward_hooks=None):
 
 
 def _load_from_bytes(data):
-    """A storage pickled by `Storage.__reduce__` -> read-only 1-D ndarray."""
-    if not isinstance(data, bytes):
+    """A storage pickled by `Storage.__reduce__` -> 1-D ndarray (a view of `data`)."""
+    if not unpickler.is_data(data):
         raise NetworkPickleError("storage data is not bytes")
-    if data[:4] == b"PK\x03\x04":
-        return _storage_from_zip(data)
+    if bytes(data[:4]) == b"PK\x03\x04":
+        return _storage_from_zip(bytes(data))
     return _storage_from_legacy(data)
 
 
@@ -186,7 +187,7 @@ def _single_ref(obj):
 
 
 def _storage_from_legacy(data):
-    f = io.BytesIO(data)
+    f = io.BytesIO(memoryview(data)[:_MAX_HEADER_BYTES])  # the small pickles; the values stay in `data`
     if _read_pickle(f) != _LEGACY_MAGIC or _read_pickle(f) != _LEGACY_PROTOCOL:
         raise NetworkPickleError("tensor storage is not a torch.save stream")
     sys_info = _read_pickle(f)
@@ -197,7 +198,7 @@ def _storage_from_legacy(data):
         raise NetworkPickleError("tensor storage keys do not match its data")
     header = f.read(8)
     if len(header) != 8 or struct.unpack("<q", header)[0] != ref.numel:
-        raise NetworkPickleError("tensor storage size does not match its data")
+        raise NetworkPickleError("tensor storage size does not match its data (or its header is too long)")
     start = f.tell()
     nbytes = ref.numel * ref.dtype.itemsize
     if len(data) - start != nbytes:

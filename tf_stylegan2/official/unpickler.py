@@ -10,8 +10,13 @@ import io
 import math
 import pickle
 import struct
+import sys
 
 import numpy as np
+
+from tf_stylegan2.layers.initialization import aligned_empty
+
+ALIGNED_MIN_BYTES = 4096
 
 
 class NetworkPickleError(ValueError):
@@ -50,10 +55,15 @@ class _NdarrayType:
         raise NetworkPickleError("refused direct numpy.ndarray construction")
 
 
+def is_data(value):
+    """Whether `value` is what a bytes opcode gives: `bytes`, or a 1-D uint8 array (large `BINBYTES`)."""
+    return isinstance(value, bytes) or (isinstance(value, np.ndarray) and value.dtype == np.uint8 and value.ndim == 1)
+
+
 class _PendingArray:
     """What `numpy.core.multiarray._reconstruct` returns here; the pickle's BUILD then supplies
-    `(version, shape, dtype, is_fortran, raw bytes)`. The array is a read-only view of those bytes
-    (no copy: the unpickler's memo keeps the bytes alive anyway), swapped in by `validate_state`."""
+    `(version, shape, dtype, is_fortran, raw data)`. The array is a view of that data (no copy:
+    the unpickler's memo keeps it alive anyway), swapped in by `validate_state`."""
 
     def __init__(self):
         self.array = None
@@ -63,7 +73,7 @@ class _PendingArray:
             raise NetworkPickleError("malformed numpy array state")
         version, shape, dtype, fortran, raw = state
         if (version != 1 or not isinstance(shape, tuple) or not all(isinstance(d, int) and d >= 0 for d in shape)
-                or not isinstance(dtype, np.dtype) or dtype.kind not in _NUMERIC_KINDS or not isinstance(raw, bytes)):
+                or not isinstance(dtype, np.dtype) or dtype.kind not in _NUMERIC_KINDS or not is_data(raw)):
             raise NetworkPickleError("malformed numpy array state")
         if len(raw) != math.prod(shape) * dtype.itemsize:
             raise NetworkPickleError("numpy array of shape %s has %d bytes of data" % (shape, len(raw)))
@@ -95,14 +105,50 @@ class RestrictedUnpickler(pickle._Unpickler):
     """Unpickler that resolves only the allow-listed globals (`allowed`: {(module, name): callable},
     default `ALLOWED_GLOBALS`).
 
+    `BINBYTES` / `BINBYTES8` of at least `ALIGNED_MIN_BYTES` are read straight from the file into
+    writable 64-byte aligned uint8 arrays (`layers.initialization.aligned_empty`) instead of `bytes`:
+    the weights then become variables without another copy.
+
     Built on the pure-Python unpickler: its memo is a dict, so a forged `LONG_BINPUT 4e8` costs one
     entry, where the C unpickler would allocate a memo table of that size (seconds and gigabytes).
     Official pickles have few opcodes (the weights are single BINBYTES), so it is as fast here.
     """
 
+    dispatch = dict(pickle._Unpickler.dispatch)
+
     def __init__(self, f, allowed=None, **kwargs):
         super().__init__(f, **kwargs)
         self.allowed = ALLOWED_GLOBALS if allowed is None else allowed
+        self._file_readinto = getattr(f, "readinto", None)
+
+    def _read_data(self, size):
+        if size > sys.maxsize:
+            raise pickle.UnpicklingError("bytes object of %d bytes exceeds the maximum size" % size)
+        if size < ALIGNED_MIN_BYTES:
+            return self.read(size)
+        buf = aligned_empty(size)
+        frame = self._unframer.current_frame
+        if frame is not None and frame.tell() == frame.getbuffer().nbytes:
+            self._unframer.current_frame = frame = None  # an exhausted frame: large data follows outside it
+        if frame is None and self._file_readinto is not None:
+            n = self._file_readinto(buf)
+        else:
+            data = self.read(size)
+            n = len(data)
+            buf[:n] = np.frombuffer(data, np.uint8)
+        if n != size:
+            raise EOFError("pickle data truncated (%d of %d bytes)" % (n, size))
+        return buf
+
+    def _load_binbytes(self):
+        size, = struct.unpack("<I", self.read(4))
+        self.append(self._read_data(size))
+    dispatch[pickle.BINBYTES[0]] = _load_binbytes
+
+    def _load_binbytes8(self):
+        size, = struct.unpack("<Q", self.read(8))
+        self.append(self._read_data(size))
+    dispatch[pickle.BINBYTES8[0]] = _load_binbytes8
 
     def find_class(self, module, name):
         try:
