@@ -86,7 +86,7 @@ def test_tf1_form_and_training_run_directory(inputs, tmp_path, capsys):
 @pytest.mark.parametrize("extra,message", [
     (["--metrics=fid50k_ful", "--data=DATA"], "unknown metric 'fid50k_ful'; known: fid50k_full"),
     (["--metrics=fid10_full"], "fid10_full compares with real images: give a dataset (--data)"),
-    (["--metrics=is10", "--gpus=2"], "--gpus: this port evaluates on one device"),
+    (["--metrics=is10", "--gpus=2"], "2 GPUs asked for, 0 available"),
     (["--metrics=is10", "--mirror=1", "--mirror-augment=false"], "--mirror and --mirror-augment disagree"),
     (["--metrics=fid10", "--data=DATA", "--dataset=tiny"], "give either --data (ADA) or --data-dir"),
     (["--metrics=fid10", "--data=/nonexistent/data"], "/nonexistent/data"),

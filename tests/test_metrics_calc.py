@@ -282,3 +282,48 @@ def test_ppl_with_the_lpips_distance_and_its_size_limit(G):
     assert [metrics.path_length.distance_input_size(r, c) for r, c in ((1024, True), (1024, False), (512, True),
                                                                        (768, True), (16, False))] == [
         256, 256, 256, 384, 16]
+
+
+SHARDING_SCRIPT = r"""
+import json, sys
+import numpy as np
+import tensorflow as tf
+cpu, = tf.config.list_physical_devices("CPU")
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+sys.path.insert(0, sys.argv[1])
+from conftest import load_fixture_networks
+from test_metrics_standins import ProjectionDetector
+from tf_stylegan2 import metrics
+
+class Recording(ProjectionDetector):
+    def __init__(self):
+        super().__init__()
+        self.seen = set()
+
+    def features(self, images):
+        spec = tf.DeviceSpec.from_string(tf.zeros([]).device)  # the device this batch runs under
+        self.seen.add("%s%d" % (spec.device_type, spec.device_index))
+        return super().features(images)
+
+G = load_fixture_networks("orig").G_ema
+out = {}
+for name, devices in (("one", None), ("two", ["/CPU:0", "/CPU:1"])):
+    det = Recording()
+    r = metrics.calc_metric("pr483_full", G, sys.argv[2], vgg16=det, cache_dir=sys.argv[3] + name, progress=False,
+                            batch_size=8, devices=devices)
+    out[name] = dict(results=r["results"], num_gpus=r["num_gpus"], seen=sorted(det.seen))
+print(json.dumps(out))
+"""
+
+
+def test_batches_shard_over_devices_with_the_same_result(folder, tmp_path):
+    import subprocess
+    import sys
+    tests = os.path.dirname(os.path.abspath(__file__))
+    proc = subprocess.run([sys.executable, "-c", SHARDING_SCRIPT, tests, folder, str(tmp_path / "cache")],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["one"]["results"] == out["two"]["results"]
+    assert (out["one"]["num_gpus"], out["two"]["num_gpus"]) == (1, 2)
+    assert out["one"]["seen"] == ["CPU0"] and out["two"]["seen"] == ["CPU0", "CPU1"]

@@ -34,7 +34,8 @@ def define_flags():
     flags.DEFINE_boolean("mirror", None, "Mirrored reals, as in training (ADA form; used by fid50k, kid50k, pr50k3)",
                          **_ARGS)
     flags.DEFINE_boolean("mirror_augment", None, "Same as --mirror (TF1 form)", **_ARGS)
-    flags.DEFINE_integer("gpus", None, "Devices (ADA form); this port evaluates on one", lower_bound=1, **_ARGS)
+    flags.DEFINE_integer("gpus", None, "GPUs to shard FID, KID, PR and IS over (ADA form; default 1)", lower_bound=1,
+                         **_ARGS)
     flags.DEFINE_integer("num_gpus", None, "Same as --gpus (TF1 form)", lower_bound=1, **_ARGS)
     flags.DEFINE_string("result_dir", "results", "Root directory for the numbered run directories", **_ARGS)
     flags.DEFINE_string("inception", None, "Inception graph: classify_image_graph_def.pb or inception-2015-12-05.tgz "
@@ -77,8 +78,7 @@ def run_metrics():
     specs = metrics.parse_metric_list(FLAGS.metrics)
     if not specs:
         raise cli.CommandError("--metrics names no metric")
-    if _either("gpus", "num_gpus", 1) != 1:
-        raise cli.CommandError("--gpus: this port evaluates on one device; leave it at 1")
+    devices = metrics.metric_devices(_either("gpus", "num_gpus", 1))
     mirror = _either("mirror", "mirror_augment", False)
     data_path = _data_path()
     G = sg.load_network(FLAGS.network, cache_dir=FLAGS.cache_dir).G_ema
@@ -109,7 +109,8 @@ def run_metrics():
     for spec in specs:
         result = metrics.calc_metric(spec.name, G, dataset, mirror=mirror, cache_dir=FLAGS.cache_dir,
                                      inception=inception, vgg16=vgg16, progress=progress, distance=distance,
-                                     batch_size=FLAGS.batch_size, warn=lambda m: log("warning: " + m, sys.stderr))
+                                     batch_size=FLAGS.batch_size, warn=lambda m: log("warning: " + m, sys.stderr),
+                                     devices=devices)
         for directory in [run_dir] + _run_dirs_of_network(FLAGS.network):
             metrics.report_metric(result, directory, snapshot_pkl=snapshot)
         log(metrics.format_result_line(result, os.path.basename(FLAGS.network.rstrip("/"))))

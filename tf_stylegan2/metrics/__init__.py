@@ -6,7 +6,7 @@ line to a run directory; the maths functions take features and are float64 insid
 """
 
 from tf_stylegan2.metrics.calc import calc_metric, check_inputs, format_result_line, format_time, report_metric
-from tf_stylegan2.metrics.features import FeatureStats
+from tf_stylegan2.metrics.features import FeatureStats, metric_devices
 from tf_stylegan2.metrics.frechet import fid_from_features, fid_from_stats
 from tf_stylegan2.metrics.inception import INCEPTION_URL, InceptionDetector, load_inception
 from tf_stylegan2.metrics.inception_score import is_from_probabilities
@@ -19,5 +19,5 @@ from tf_stylegan2.metrics.vgg16 import Vgg16Detector, load_vgg16
 __all__ = ["FeatureStats", "INCEPTION_URL", "InceptionDetector", "KNOWN_METRICS", "MetricError", "MetricSpec",
            "Vgg16Detector", "calc_metric", "check_inputs", "fid_from_features", "fid_from_stats", "format_result_line",
            "format_time", "is_from_probabilities", "kid_from_features", "lerp", "load_inception", "load_vgg16",
-           "lpips_distance", "parse_metric", "parse_metric_list", "path_distances", "ppl_from_distances",
-           "pr_from_features", "report_metric", "slerp"]
+           "lpips_distance", "metric_devices", "parse_metric", "parse_metric_list", "path_distances",
+           "ppl_from_distances", "pr_from_features", "report_metric", "slerp"]

@@ -88,7 +88,7 @@ def _detector(spec, inception_source, vgg16_source, cache_dir, progress):
 
 
 def calc_metric(name, G, dataset, mirror=False, cache_dir=None, inception=None, vgg16=None, progress=True,
-                distance=None, batch_size=64, seed=0, warn=_warn):
+                distance=None, batch_size=64, seed=0, warn=_warn, devices=None):
     """Evaluate metric `name` (see `names.py`) of generator `G` (a `Generator`, normally G_ema).
 
     Args:
@@ -103,26 +103,29 @@ def calc_metric(name, G, dataset, mirror=False, cache_dir=None, inception=None, 
       distance: PPL's `(a, b) -> [N]` distance instead of the LPIPS one (RGB [0, 255] NHWC).
       batch_size: images per generator / detector call; seed: latents and labels.
       warn: called with a one-line message when the dataset is smaller than the metric asks.
+      devices: device names FID, KID, PR and IS shard their batches over (e.g. `metric_devices(4)`, the
+        first 4 GPUs); None: the default device. PPL runs on the default device.
     Returns:
-      `{"results": {...}, "metric": name, "total_time": s, "total_time_str": ..., "num_gpus": 1}`.
+      `{"results": {...}, "metric": name, "total_time": s, "total_time_str": ..., "num_gpus": n}`.
     Raises:
       names.MetricError (unknown names), ValueError (unusable inputs or detectors), OSError.
     """
     spec = names.parse_metric(name)
     start = time.time()
+    devices = list(devices or [None])
     dataset = open_metric_dataset(dataset)
     check_inputs(spec, G, dataset)
     detector = _detector(spec, inception, vgg16, cache_dir, progress)
     labels = None if dataset is None else dataset.labels
     fake_kwargs = dict(labels=labels, batch_size=batch_size, seed=seed, progress=progress,
-                       desc="%s: generated" % spec.name)
+                       desc="%s: generated" % spec.name, devices=devices)
     if spec.max_reals != 0:
         _announce_small_dataset(spec, dataset, mirror, warn)
 
     def reals(extract, **capture):
         return features.real_stats(dataset, extract, detector.key, spec.reals, spec.max_reals, mirror,
                                    cache_dir=cache_dir, batch_size=batch_size, progress=progress,
-                                   desc="%s: reals" % spec.name, **capture)
+                                   desc="%s: reals" % spec.name, devices=devices, **capture)
 
     if spec.kind == "fid":
         real = reals(detector.features, capture_mean_cov=True)
@@ -150,7 +153,8 @@ def calc_metric(name, G, dataset, mirror=False, cache_dir=None, inception=None, 
             batch_size=max(1, min(PPL_BATCH_SIZE, batch_size)), seed=seed, progress=progress, desc=spec.name)
         results = {spec.name: path_length.ppl_from_distances(d)}
     total = time.time() - start
-    return dict(results=results, metric=spec.name, total_time=total, total_time_str=format_time(total), num_gpus=1)
+    return dict(results=results, metric=spec.name, total_time=total, total_time_str=format_time(total),
+                num_gpus=len(devices))
 
 
 def report_metric(result, run_dir, snapshot_pkl=None):

@@ -4,8 +4,12 @@ A detector function maps uint8 NHWC images `[N, H, W, C]` to float features `[N,
 Statistics are float64 running sums (`FeatureStats`), optionally with every feature kept.
 Real statistics are cached per (dataset, detector, count, mirroring, what is kept) as
 `<cache>/gan-metrics/<dataset name>-<detector key>-<md5>.npz` (ADA's layout).
+With several devices, batch i is generated and measured on device i mod n, one thread per
+device (TensorFlow runs the compiled calls without the GIL); results keep the batch order.
 """
 
+import collections
+import concurrent.futures
 import hashlib
 import os
 
@@ -18,6 +22,45 @@ from tf_stylegan2.images import to_uint8
 from tf_stylegan2.progress import Progress
 
 TF1_MIRROR_SEED = 123
+
+
+def metric_devices(num_gpus=1):
+    """The devices to shard over: the first `num_gpus` GPUs, or `[None]` (the default device) for one.
+
+    Raises:
+      ValueError: more GPUs asked for than there are.
+    """
+    if num_gpus <= 1:
+        return [None]
+    gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
+    if num_gpus > len(gpus):
+        raise ValueError("%d GPUs asked for, %d available" % (num_gpus, len(gpus)))
+    return gpus[:num_gpus]
+
+
+def map_on_devices(fn, items, devices):
+    """Yield `fn(item)` for `items` in order, item i running under `tf.device(devices[i % n])`.
+    The first item runs alone (so compiled functions are traced once, not by several threads)."""
+    if len(devices) < 2:
+        yield from map(fn, items)
+        return
+
+    def run(i, item):
+        with tf.device(devices[i % len(devices)]):
+            return fn(item)
+
+    items = iter(items)
+    for item in items:
+        yield run(0, item)
+        break
+    with concurrent.futures.ThreadPoolExecutor(len(devices)) as pool:
+        pending = collections.deque()
+        for i, item in enumerate(items, start=1):
+            pending.append(pool.submit(run, i, item))
+            if len(pending) >= len(devices):
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 class FeatureStats:
@@ -124,7 +167,7 @@ def cache_file(cache_dir, dataset, detector_key, settings):
 
 
 def real_stats(dataset, detector, detector_key, reals, max_items, mirror, capture_all=False, capture_mean_cov=False,
-               cache_dir=None, batch_size=64, progress=True, desc="reals"):
+               cache_dir=None, batch_size=64, progress=True, desc="reals", devices=(None,)):
     """`FeatureStats` of the reals, read from the cache when it has them, else computed and cached."""
     settings = dict(reals=reals, max_items=max_items, mirror=bool(mirror) and reals != "ada_full",
                     capture_all=capture_all, capture_mean_cov=capture_mean_cov)
@@ -134,10 +177,11 @@ def real_stats(dataset, detector, detector_key, reals, max_items, mirror, captur
     total = num_reals(dataset, reals, max_items, settings["mirror"])
     stats = FeatureStats(capture_all, capture_mean_cov, max_items=total)
     bar = Progress(total=total, desc=desc) if progress else None
-    for img in _real_batches(dataset, reals, max_items, settings["mirror"], batch_size):
-        stats.append(detector(img))
+    for feats in map_on_devices(detector, _real_batches(dataset, reals, max_items, settings["mirror"], batch_size),
+                                devices):
+        stats.append(feats)
         if bar:
-            bar.update(len(img))
+            bar.update(len(feats))
     if bar:
         bar.close()
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -152,11 +196,9 @@ def random_labels(rnd, labels, c_dim, n):
     return np.asarray(labels, np.float32)[rnd.randint(len(labels), size=n)]
 
 
-def generated_images(G, num, labels=None, batch_size=64, seed=0):
-    """uint8 NHWC batches of `G(z, c)` with z ~ N(0, I), c a random dataset label, psi = 1 and random
-    noise (the metrics' fakes), all drawn from `seed` (the noise with a `tf.random.Generator`, on the
-    device; a SavedModel generator draws its own). Every batch has `batch_size` images (one compiled
-    shape); the last one may overshoot `num`."""
+def _latent_batches(G, num, labels, batch_size, seed):
+    """`(z, c, noise kwargs)` per batch, all drawn from `seed` (the noise with a `tf.random.Generator`;
+    a SavedModel generator draws its own)."""
     rnd = np.random.RandomState(seed)
     synthesis = getattr(G, "synthesis", None)
     sizes = [synthesis.noise_resolution(i) for i in range(synthesis.num_noise)] \
@@ -165,19 +207,33 @@ def generated_images(G, num, labels=None, batch_size=64, seed=0):
     for _ in range(0, num, batch_size):
         z = rnd.randn(batch_size, G.z_dim).astype(np.float32)
         c = random_labels(rnd, labels, G.c_dim, batch_size)
-        kwargs = {} if sizes is None else dict(noise=[noise_rnd.normal([batch_size, r, r]) for r in sizes])
-        yield to_uint8(G(z, c, truncation_psi=1, noise_mode="random", **kwargs)).numpy()
+        yield z, c, {} if sizes is None else dict(noise=[noise_rnd.normal([batch_size, r, r]) for r in sizes])
+
+
+def _render(G, latents):
+    z, c, kwargs = latents
+    return to_uint8(G(z, c, truncation_psi=1, noise_mode="random", **kwargs)).numpy()
+
+
+def generated_images(G, num, labels=None, batch_size=64, seed=0, devices=(None,)):
+    """uint8 NHWC batches of `G(z, c)` with z ~ N(0, I), c a random dataset label, psi = 1 and random
+    noise (the metrics' fakes), drawn from `seed`. Every batch has `batch_size` images (one compiled
+    shape); the last one may overshoot `num`."""
+    return map_on_devices(lambda latents: _render(G, latents), _latent_batches(G, num, labels, batch_size, seed),
+                          devices)
 
 
 def fake_stats(G, detector, num, labels=None, capture_all=False, capture_mean_cov=False, batch_size=64, seed=0,
-               progress=True, desc="generated"):
-    """`FeatureStats` of `num` generated images."""
+               progress=True, desc="generated", devices=(None,)):
+    """`FeatureStats` of `num` generated images (`generated_images`), each batch generated and
+    measured on one device."""
     stats = FeatureStats(capture_all, capture_mean_cov, max_items=num)
     bar = Progress(total=num, desc=desc) if progress else None
-    for img in generated_images(G, num, labels, batch_size, seed):
-        stats.append(detector(img))
+    for feats in map_on_devices(lambda latents: detector(_render(G, latents)),
+                                _latent_batches(G, num, labels, batch_size, seed), devices):
+        stats.append(feats)
         if bar:
-            bar.update(min(len(img), num - bar.count))
+            bar.update(min(len(feats), num - bar.count))
     if bar:
         bar.close()
     return stats
