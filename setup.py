@@ -61,6 +61,9 @@ setup(
             "tf-stylegan2-generate=tf_stylegan2_startup:generate",
             "tf-stylegan2-project=tf_stylegan2_startup:project",
             "tf-stylegan2-convert=tf_stylegan2_startup:convert",
+            "tf-stylegan2-dataset=tf_stylegan2_startup:dataset",
+            "tf-stylegan2-train=tf_stylegan2_startup:train",
+            "tf-stylegan2-metrics=tf_stylegan2_startup:metrics",
         ],
     },
 )

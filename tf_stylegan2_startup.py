@@ -61,16 +61,17 @@ def run_app(module_name):
     quiet_import(module_name).main()
 
 
-def generate():
-    """Console script `tf-stylegan2-generate`."""
-    run_app("tf_stylegan2.apps.run_generator")
+def _console_script(name, module_name):
+    def main():
+        run_app(module_name)
+    main.__doc__ = "Console script `%s`: `%s.main()`, started quietly." % (name, module_name)
+    return main
 
 
-def project():
-    """Console script `tf-stylegan2-project`."""
-    run_app("tf_stylegan2.apps.run_projector")
-
-
-def convert():
-    """Console script `tf-stylegan2-convert`."""
-    run_app("tf_stylegan2.apps.convert_pkl")
+# setup.py's console scripts
+generate = _console_script("tf-stylegan2-generate", "tf_stylegan2.apps.run_generator")
+project = _console_script("tf-stylegan2-project", "tf_stylegan2.apps.run_projector")
+convert = _console_script("tf-stylegan2-convert", "tf_stylegan2.apps.convert_pkl")
+dataset = _console_script("tf-stylegan2-dataset", "tf_stylegan2.apps.dataset_tool")
+train = _console_script("tf-stylegan2-train", "tf_stylegan2.apps.run_training")
+metrics = _console_script("tf-stylegan2-metrics", "tf_stylegan2.apps.run_metrics")

@@ -90,6 +90,14 @@ def test_every_root_app_starts_quietly(script, tmp_path):
     assert proc.stderr.splitlines() == ["%s: error: Unknown command line flag 'sideways'" % script], proc.stderr
 
 
+@pytest.mark.parametrize("entry", ["dataset", "train", "metrics"])
+def test_console_scripts_of_the_other_apps_start_quietly(entry, tmp_path):
+    proc = run(["-c", "import sys, tf_stylegan2_startup; sys.argv[0] = 'app'; tf_stylegan2_startup.%s()" % entry,
+                "--sideways=1"], tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == ["app: error: Unknown command line flag 'sideways'"], proc.stderr
+
+
 def test_a_successful_run_on_a_pipe_prints_the_result_and_at_most_one_progress_line(tmp_path):
     proc = run(app_args("run_generator.py", tmp_path, "--network=" + fixture_path("public"), "--result-dir=r"),
                tmp_path)
