@@ -13,7 +13,7 @@ Usage: python dataset_tool.py SUBCOMMAND ARGS [flags]   (or --source=... --dest=
       [--max-images=N] [--transform=center-crop|center-crop-wide|resize --width=W --height=H] [--resize-filter=box]
 """
 
-from tf_stylegan2.apps.dataset_tool import main
+import tf_stylegan2_startup
 
 if __name__ == "__main__":
-    main()
+    tf_stylegan2_startup.run_app("tf_stylegan2.apps.dataset_tool")

@@ -9,7 +9,7 @@ Usage:
 Results go to <result-dir>/<NNNNN>-run-metrics/ (log.txt, metric-<name>.jsonl); one line per metric is printed.
 """
 
-from tf_stylegan2.apps.run_metrics import main
+import tf_stylegan2_startup
 
 if __name__ == "__main__":
-    main()
+    tf_stylegan2_startup.run_app("tf_stylegan2.apps.run_metrics")
