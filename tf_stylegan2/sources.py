@@ -11,7 +11,8 @@ A source is
   `stylegan2-ada:<path>.pkl` (StyleGAN2-ADA TF pickles, `.../stylegan2-ada/pretrained/<path>.pkl`),
   `stylegan2-ada-pytorch:<path>.pkl` (StyleGAN2-ADA PyTorch snapshots,
   `.../stylegan2-ada-pytorch/pretrained/<path>.pkl`), e.g. `stylegan2-ada-pytorch:metfaces.pkl`,
-  `stylegan2-ada:cifar10.pkl`, `stylegan2-ada-pytorch:transfer-learning-source-nets/ffhq-res256-mirror-paper256-noaug.pkl`.
+  `stylegan2-ada:cifar10.pkl`,
+  `stylegan2-ada-pytorch:transfer-learning-source-nets/ffhq-res256-mirror-paper256-noaug.pkl`.
 
 Pickles are the official TF `(G, D, Gs)` format (StyleGAN2 and StyleGAN2-ADA) or StyleGAN2-ADA
 PyTorch snapshots (read without PyTorch, see `tf_stylegan2.official.torch_pickle`).

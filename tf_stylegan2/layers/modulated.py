@@ -114,7 +114,8 @@ class _StyledLayer(keras.layers.Layer):
     def build(self, input_shape=None):
         k = self.kernel_size
         normal = keras.initializers.RandomNormal(stddev=1.0)
-        self.weight = add_weight(self, name="weight", shape=(k, k, self.in_channels, self.out_channels), initializer=normal)
+        self.weight = add_weight(self, name="weight", shape=(k, k, self.in_channels, self.out_channels),
+                                 initializer=normal)
         self.mod_weight = add_weight(self, name="mod_weight", shape=(self.w_dim, self.in_channels), initializer=normal)
         self.mod_bias = add_weight(self, name="mod_bias", shape=(self.in_channels,), initializer="zeros")
 

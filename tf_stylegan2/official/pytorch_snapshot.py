@@ -161,8 +161,9 @@ def discriminator_config(module, what="D"):
     activation = block["activation"]
     if epilogue["activation"] != activation or (c_dim and mapping["activation"] != activation):
         raise NetworkPickleError("%s: different activations in blocks, epilogue and mapping are not supported" % what)
-    if c_dim and (mapping["embed_features"] not in (None, cmap_dim) or mapping["layer_features"] not in (None, cmap_dim)):
-        raise NetworkPickleError("%s: label mapping features other than cmap_dim=%d are not supported" % (what, cmap_dim))
+    if c_dim and {mapping["embed_features"], mapping["layer_features"]} - {None, cmap_dim}:
+        raise NetworkPickleError("%s: label mapping features other than cmap_dim=%d are not supported"
+                                 % (what, cmap_dim))
     if epilogue["mbstd_group_size"] == 1 and epilogue["mbstd_num_channels"] > 0:
         raise NetworkPickleError("%s: mbstd_group_size=1 with minibatch stddev channels is not supported" % what)
     return dict(c_dim=c_dim, img_resolution=int(d["img_resolution"]), img_channels=int(d["img_channels"]),

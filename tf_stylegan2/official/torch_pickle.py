@@ -154,7 +154,8 @@ class _StorageRef:
         _, storage_type, key, _location, numel = pid[:5]
         if len(pid) == 6 and pid[5] is not None:
             raise NetworkPickleError("storage views (PyTorch < 0.4 files) are not supported")
-        if not isinstance(storage_type, _StorageType) or not isinstance(key, str) or type(numel) is not int or numel < 0:
+        if (not isinstance(storage_type, _StorageType) or not isinstance(key, str) or type(numel) is not int
+                or numel < 0):
             raise NetworkPickleError("malformed storage persistent id")
         self.dtype, self.key, self.numel = storage_type.dtype, key, numel
 
