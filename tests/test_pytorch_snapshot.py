@@ -94,6 +94,14 @@ def test_snapshot_extras_and_configs():
             synthesis_cfg["conv_clamp"]) == (3, "embed", "resnet", 256)
     d_cfg = pytorch_snapshot.discriminator_config(snap.D)
     assert (d_cfg["architecture"], d_cfg["label_mode"], d_cfg["mbstd_group_size"]) == ("skip", "projection", 2)
+    # The StyleGAN3 repository's networks_stylegan2.Generator takes the synthesis kwargs directly.
+    kwargs = snap.G_ema.state["_init_kwargs"]
+    flat = dict(kwargs, **kwargs.pop("synthesis_kwargs"), fused_modconv_default="inference_only")
+    snap.G_ema.state["_init_kwargs"] = flat
+    assert pytorch_snapshot.generator_configs(snap.G_ema) == (mapping_cfg, synthesis_cfg)
+    flat["mapping_kwargs"] = dict(flat["mapping_kwargs"], mystery_knob=1)
+    with pytest.raises(NetworkPickleError, match="mystery_knob"):
+        pytorch_snapshot.generator_configs(snap.G_ema)
 
 
 class _ImportBlocker(importlib.abc.MetaPathFinder):
@@ -255,10 +263,12 @@ def test_version5_protocol3_tf_pickle():
     np.testing.assert_allclose(G.synthesis(G.mapping(z, c)).numpy(), nhwc(img), atol=IMG_ATOL)
 
 
-def test_converter_turns_a_snapshot_into_a_converted_directory(tmp_path):
+def test_converter_turns_a_snapshot_into_a_converted_directory_and_saved_model(tmp_path):
     out = tmp_path / "converted"
-    convert_network(snapshot_path("orig"), str(out), saved_model=False)
+    report = convert_network(snapshot_path("ada"), str(out), verify_seeds=2)
+    assert report["float_max_abs"] < 1e-4 and report["uint8_max_abs"] <= 1
     reloaded = converted.load(str(out))
-    nets = snapshot_nets("orig")
+    nets = snapshot_nets("ada")
     z = np.random.default_rng(0).standard_normal([2, nets.G_ema.z_dim]).astype(np.float32)
-    np.testing.assert_array_equal(reloaded.G_ema(z).numpy(), nets.G_ema(z).numpy())
+    c = np.eye(3, dtype=np.float32)[[1, 2]]
+    np.testing.assert_array_equal(reloaded.G_ema(z, c).numpy(), nets.G_ema(z, c).numpy())
