@@ -327,3 +327,14 @@ def test_batches_shard_over_devices_with_the_same_result(folder, tmp_path):
     assert out["one"]["results"] == out["two"]["results"]
     assert (out["one"]["num_gpus"], out["two"]["num_gpus"]) == (1, 2)
     assert out["one"]["seen"] == ["CPU0"] and out["two"]["seen"] == ["CPU0", "CPU1"]
+
+
+def test_saved_model_generator(G, folder, inception_pb, tmp_path):
+    from tf_stylegan2.export.saved_model import export_saved_model
+    from tf_stylegan2.export.served import SavedModelGenerator
+    export_saved_model(G, str(tmp_path / "saved_model"))
+    served = SavedModelGenerator(str(tmp_path / "saved_model"))
+    result = _calc("fid16_full", served, folder, tmp_path, inception=inception_pb)
+    assert np.isfinite(result["results"]["fid16_full"]) and result["results"]["fid16_full"] > 0
+    with pytest.raises(ValueError, match="PPL needs a Keras generator"):
+        metrics.check_inputs(metrics.parse_metric("ppl_wend"), served, None)

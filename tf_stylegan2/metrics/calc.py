@@ -48,6 +48,8 @@ def open_metric_dataset(dataset):
 
 def check_inputs(spec, G, dataset):
     """Raise a one-line ValueError when `G` and `dataset` cannot give the metric `spec`."""
+    if spec.kind == "ppl":
+        path_length.check_generator(G)
     if dataset is None:
         if spec.max_reals != 0:
             raise ValueError("%s compares with real images: give a dataset (--data)" % spec.name)

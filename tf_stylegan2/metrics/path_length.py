@@ -49,6 +49,12 @@ def distance_input_size(resolution, crop):
     return size // (size // DISTANCE_RESOLUTION) if size > DISTANCE_RESOLUTION else size
 
 
+def check_generator(G):
+    """One-line ValueError for a generator whose synthesis noise cannot be set (a SavedModel)."""
+    if not hasattr(getattr(G, "synthesis", None), "num_noise"):
+        raise ValueError("PPL needs a Keras generator (pickle or converted directory), not a SavedModel")
+
+
 def check_distance_input(G, crop, distance):
     """One-line ValueError when `distance` cannot measure this generator's (cropped) images."""
     size = distance_input_size(G.img_resolution, crop)
@@ -121,8 +127,7 @@ def path_distances(G, distance, num_samples, space="z", sampling="full", crop=Tr
     Draws from `RandomState(seed)`, per step: z `[2 * batch_size, z_dim]` (first halves z0, second z1),
     the labels, t (`full` only), then one `[1, r, r]` noise map per noise input.
     """
-    if not hasattr(G.synthesis, "num_noise"):
-        raise ValueError("PPL needs a Keras generator (pickle or converted directory), not a SavedModel")
+    check_generator(G)
     check_distance_input(G, crop, distance)
     rnd = np.random.RandomState(seed)
     out = []
