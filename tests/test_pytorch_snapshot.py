@@ -209,6 +209,10 @@ def test_hostile_globals_and_structures_are_refused(tmp_path):
     _refused(data.replace(b"\x8c\x05class", b"\x8c\x05other"), "persistent object of an unsupported kind")
     _refused(data.replace(b"\x8c\x10SynthesisNetwork", b"\x8c\x10SynthesisInputXX"), "SynthesisInputXX")
     _refused(pickle.dumps({"G": 1, "D": 2}), "lacks the networks")
+    cyclic = torch_pickle.PersistentModule("Generator", {})
+    cyclic.state["_modules"] = {"synthesis": cyclic}  # a pickle can build this with a memo reference
+    with pytest.raises(NetworkPickleError, match="deeper than"):
+        pytorch_snapshot.read_snapshot({"G": cyclic, "D": cyclic, "G_ema": cyclic})
     assert not os.path.exists(marker)
 
 

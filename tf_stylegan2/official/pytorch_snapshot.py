@@ -65,14 +65,14 @@ def read_snapshot(obj):
                     kwargs if isinstance(kwargs, dict) else None)
 
 
-def _check_classes(module, classes, path):
+def _check_classes(module, classes, path, depth=0):
     if module.class_name not in classes:
         hint = " (a StyleGAN3 network?)" if module.class_name == "SynthesisInput" else ""
         raise NetworkPickleError("%s is a %s: not a StyleGAN2 module this port implements%s"
                                  % (path, module.class_name, hint))
-    for name, sub in module.submodules().items():
+    for name, sub in module.submodules(depth).items():
         if sub is not None:
-            _check_classes(sub, classes, path + "." + name)
+            _check_classes(sub, classes, path + "." + name, depth + 1)
 
 
 def _augment_p(pipe):

@@ -30,6 +30,7 @@ _STORAGE_DTYPES = {"FloatStorage": "<f4", "DoubleStorage": "<f8", "HalfStorage":
                    "BoolStorage": "?"}
 _MAX_DIMS = 16
 _MAX_HEADER_BYTES = 1 << 16
+MAX_DEPTH = 32  # of a module tree (StyleGAN2's are 4 deep)
 
 
 class PersistentModule:
@@ -43,9 +44,6 @@ class PersistentModule:
     def __init__(self, class_name, state):
         self.class_name, self.state = class_name, state
 
-    def attr(self, name, default=None):
-        return self.state.get(name, default)
-
     @property
     def init_kwargs(self):
         kwargs = self.state.get("_init_kwargs", {})
@@ -53,12 +51,15 @@ class PersistentModule:
             raise NetworkPickleError("%s: _init_kwargs is not a dict" % self.class_name)
         return kwargs
 
-    def submodules(self):
-        """`{name: PersistentModule or None}` (the module's `_modules`)."""
+    def submodules(self, depth=0):
+        """`{name: PersistentModule or None}` (the module's `_modules`); `depth`: this module's depth
+        in the tree (a tree deeper than `MAX_DEPTH`, e.g. a cycle, is refused)."""
+        if depth > MAX_DEPTH:
+            raise NetworkPickleError("module tree deeper than %d levels (a cycle?)" % MAX_DEPTH)
         return _dict_entry(self, "_modules")
 
-    def tensors(self, prefix=""):
-        """`{dotted name: float32 ndarray}` of all parameters and buffers, recursively (torch's
+    def tensors(self, prefix="", depth=0):
+        """`{dotted name: ndarray}` of all parameters and buffers, recursively (torch's
         `named_parameters` + `named_buffers` names). None entries (absent parameters) are skipped."""
         out = {}
         for key in ("_parameters", "_buffers"):
@@ -68,9 +69,9 @@ class PersistentModule:
                 if not isinstance(value, np.ndarray):
                     raise NetworkPickleError("%s: %s%s is not a tensor" % (self.class_name, prefix, name))
                 out[prefix + name] = value
-        for name, module in self.submodules().items():
+        for name, module in self.submodules(depth).items():
             if module is not None:
-                out.update(module.tensors(prefix + name + "."))
+                out.update(module.tensors(prefix + name + ".", depth + 1))
         return out
 
 
