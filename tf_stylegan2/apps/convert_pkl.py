@@ -19,6 +19,7 @@ def define_flags():
     flags.DEFINE_string("cache_dir", None, "Download cache (default $TF_STYLEGAN2_CACHE or ~/.cache/tf_stylegan2).",
                         **_ARGS)
     flags.DEFINE_bool("saved_model", True, "Also export G_ema as a SavedModel in <output_dir>/saved_model.", **_ARGS)
+    flags.DEFINE_bool("keras_file", False, "Also write G_ema as a Keras file, <output_dir>/G_ema.keras.", **_ARGS)
     flags.DEFINE_integer("verify", 0, "Compare the Keras model and the reloaded SavedModel on seeds 0..N-1.",
                          lower_bound=0, **_ARGS)
     flags.DEFINE_float("truncation_psi", 0.5, "Truncation used by --verify.", **_ARGS)
@@ -31,7 +32,7 @@ def convert():
         raise cli.CommandError("--verify needs the SavedModel: drop --nosaved_model")
     report = convert_network(FLAGS.network, FLAGS.output_dir, cache_dir=FLAGS.cache_dir,
                              saved_model=FLAGS.saved_model, verify_seeds=FLAGS.verify,
-                             truncation_psi=FLAGS.truncation_psi)
+                             truncation_psi=FLAGS.truncation_psi, keras_file=FLAGS.keras_file)
     if report:
         print("verify: %d seeds, truncation_psi=%g: max-abs w %.3g, float image %.3g, uint8 image %d LSB"
               % (report["seeds"], FLAGS.truncation_psi, report["w_max_abs"], report["float_max_abs"],

@@ -1,4 +1,4 @@
-"""NVIDIA's official (TF) StyleGAN2 network pickles: import without executing them, and export."""
+"""NVIDIA's network pickles (StyleGAN2 TF1, StyleGAN2-ADA TF, StyleGAN2-ADA PyTorch snapshots): import without executing them, and export."""
 
 from tf_stylegan2.official.load import Networks, load_pickle
 from tf_stylegan2.official.save import save_pickle
