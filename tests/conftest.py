@@ -93,6 +93,15 @@ def impl(request, monkeypatch):
     return request.param
 
 
+def copy_with(network, cls, **changes):
+    """A network of class `cls` built from `network`'s config with `changes`, holding its weights."""
+    clone = cls(**dict(network.get_config(), **changes))
+    weights = clone.official_weights()
+    for name, (var, _) in network.official_weights().items():
+        weights[name][0].assign(var)
+    return clone
+
+
 def nhwc(x):
     """NCHW reference arrays -> NHWC."""
     return np.asarray(x).transpose(0, 2, 3, 1)

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 import tf_stylegan2 as sg
-from conftest import assert_uint8_close, fixture_path, load_fixture_networks, load_reference, nhwc, official_uint8
+from conftest import (assert_uint8_close, copy_with, fixture_path, load_fixture_networks, load_reference, nhwc,
+                      official_uint8)
 from test_run_generator import read_png, run_app, run_dir_of
 from tf_stylegan2.official.unpickler import load_states_from_bytes
 
@@ -35,15 +36,6 @@ def ref():
 def render_each(fn, n):
     """`fn(i) -> [1, ...]` for i < n, one sample per call as the reference -> `[n, ...]`."""
     return np.concatenate([np.asarray(fn(i)) for i in range(n)])
-
-
-def copy_with(network, cls, **changes):
-    """A network of class `cls` built from `network`'s config with `changes`, holding its weights."""
-    clone = cls(**dict(network.get_config(), **changes))
-    weights = clone.official_weights()
-    for name, (var, _) in network.official_weights().items():
-        weights[name][0].assign(var)
-    return clone
 
 
 def test_the_fixture_is_a_version_5_ada_pickle_with_the_features_under_test(nets, ref):

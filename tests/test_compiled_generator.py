@@ -12,7 +12,7 @@ import tensorflow as tf
 
 import tf_stylegan2 as sg
 from tf_stylegan2 import ops
-from conftest import fixture_path, load_reference, nhwc
+from conftest import copy_with, fixture_path, load_reference, nhwc
 
 IMG_ATOL = 1e-4
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -148,11 +148,8 @@ def test_reduced_precision_clamps_convolution_outputs_at_256(public_G, precision
     """A 16x16 conv channel pushed far past 256 (bias + 400): below float32 it is clamped at 256,
     so the image matches float32 with conv_clamp=256 and not float32 without a clamp."""
     def synthesis_with_bias_probe(conv_clamp):
-        net = sg.SynthesisNetwork(**dict(public_G.synthesis.get_config(), conv_clamp=conv_clamp))
-        weights = net.official_weights()
-        for name, (var, _) in public_G.synthesis.official_weights().items():
-            weights[name][0].assign(var)
-        bias = weights["16x16/Conv1/bias"][0]
+        net = copy_with(public_G.synthesis, sg.SynthesisNetwork, conv_clamp=conv_clamp)
+        bias = net.official_weights()["16x16/Conv1/bias"][0]
         bias.assign(bias + np.eye(bias.shape[0], dtype=np.float32)[0] * 400)
         return net
 

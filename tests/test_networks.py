@@ -9,7 +9,7 @@ import tensorflow as tf
 
 import tf_stylegan2 as sg
 from tf_stylegan2.ops import dispatch
-from conftest import assert_uint8_close, fixture_path, load_reference, nhwc
+from conftest import assert_uint8_close, copy_with, fixture_path, load_reference, nhwc
 
 IMG_ATOL = 1e-4
 W_ATOL = 1e-4
@@ -103,6 +103,9 @@ def test_discriminator_scores(nets, ref, impl):
     np.testing.assert_allclose(D(rnd).numpy(), ref["D_score_random_batch8_tf_group4"], atol=1e-4)
     # TF groups of 4 differ from one group of 8 (the legacy ADA conversion): guard against the wrong grouping
     assert np.abs(D(rnd).numpy() - ref["D_score_random_batch8_legacy_groupN"]).max() > 2e-4
+    # mbstd_group_size=None (StyleGAN2-ADA D_main's default) is one group of the whole minibatch
+    whole = copy_with(D, sg.Discriminator, mbstd_group_size=None)(rnd).numpy()
+    np.testing.assert_allclose(whole, ref["D_score_random_batch8_legacy_groupN"], atol=1e-4)
 
 
 def test_fused_and_nonfused_modconv_agree(nets, ref, impl):

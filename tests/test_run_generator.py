@@ -206,8 +206,9 @@ def test_generate_from_latents_with_a_noise_file(tmp_path, impl):
         _, noise = sg.seeded_noise(int(ref["seeds"][i]), G.z_dim, G.synthesis.num_noise)
         latents.save_noise(str(tmp_path / ("noise%d.npz" % i)), noise)
         np.save(str(tmp_path / ("w%d.npy" % i)), ref["w_psi1"][i])
-        assert run_app("generate-from-latents", "--network", fixture_path("orig"), "--latents", tmp_path / ("w%d.npy" % i),
-                       "--noise-file", tmp_path / ("noise%d.npz" % i), "--result-dir", result) == 0
+        assert run_app("generate-from-latents", "--network", fixture_path("orig"), "--latents",
+                       tmp_path / ("w%d.npy" % i), "--noise-file", tmp_path / ("noise%d.npz" % i),
+                       "--result-dir", result) == 0
     pngs = [read_png(os.path.join(str(result), "%05d-generate-from-latents" % i, "w%d.png" % i)) for i in range(2)]
     assert_uint8_close(pngs, official_uint8(ref["img_psi1_tf_seeded_noise"][:2]))
     assert np.abs(pngs[0].astype(int) - ref["img_psi1_uint8_nhwc"][0]).max() > 1
