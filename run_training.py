@@ -7,7 +7,7 @@ Usage:
 Small CPU networks: --cbase=512 --cmax=64 --map=2. Results go to <outdir>/<NNNNN>-<desc>/.
 """
 
-from tf_stylegan2.apps.run_training import main
+import tf_stylegan2_startup
 
 if __name__ == "__main__":
-    main()
+    tf_stylegan2_startup.run_app("tf_stylegan2.apps.run_training")

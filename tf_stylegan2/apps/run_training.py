@@ -4,6 +4,7 @@ StyleGAN2-ADA / StyleGAN3 `train.py` (logic in `tf_stylegan2.training`)."""
 import tensorflow as tf
 from absl import flags
 
+from tf_stylegan2 import metrics
 from tf_stylegan2.apps import cli
 from tf_stylegan2.training import loop, options
 
@@ -36,6 +37,8 @@ def define_flags():
     flags.DEFINE_integer("cbase", None, "Channel base (ADA channel_base, default fmaps * 32768)", **_ARGS)
     flags.DEFINE_integer("cmax", None, "Maximum channels per layer (default 512)", **_ARGS)
     flags.DEFINE_integer("map", None, "Mapping network depth (default: from --cfg)", **_ARGS)
+    flags.DEFINE_integer("z_dim", None, "Latent (z) size (default 512; smaller for small networks)", **_ARGS)
+    flags.DEFINE_integer("w_dim", None, "Style (w) size and mapping width (default 512)", **_ARGS)
     flags.DEFINE_float("glr", None, "G learning rate (default: from --cfg)", **_ARGS)
     flags.DEFINE_float("dlr", None, "D learning rate (default: from --cfg)", **_ARGS)
     flags.DEFINE_integer("mbstd_group", None, "Minibatch-stddev group size (default: from --cfg)", **_ARGS)
@@ -53,7 +56,8 @@ def define_flags():
     flags.DEFINE_float("gamma", None, "R1 regularisation weight (default: from the config)", **_ARGS)
     flags.DEFINE_string("mirror_augment", None, "TF1: mirror augment (yes/no, true/false, t/f, y/n, 1/0)", **_ARGS)
     flags.DEFINE_string("result_dir", "results", "TF1: root directory for run results", **_ARGS)
-    flags.DEFINE_string("metrics", None, "Comma-separated metrics or 'none' (not yet available: use none)", **_ARGS)
+    flags.DEFINE_string("metrics", None, "Comma-separated metrics after each snapshot, or none (default fid50k_full; "
+                        "fid50k with --config)", **_ARGS)
 
 
 def _bool_text(value, name):
@@ -74,11 +78,9 @@ def _either(a, b, what):
 
 
 def _metrics():
-    names = [m.strip() for m in (FLAGS.metrics or "none").split(",") if m.strip()]
-    if names == ["none"]:
-        return []
-    raise cli.CommandError("--metrics=%s: metrics during training are not available yet; use --metrics=none"
-                           % FLAGS.metrics)
+    """--metrics (default fid50k_full, TF1's fid50k with --config) -> validated names; 'none' -> []."""
+    text = FLAGS.metrics if FLAGS.metrics is not None else ("fid50k" if FLAGS.config else "fid50k_full")
+    return [spec.name for spec in metrics.parse_metric_list(text)]
 
 
 def args_from_flags():
@@ -96,7 +98,7 @@ def args_from_flags():
         kimg=_either("kimg", "total_kimg", "training length"), batch=FLAGS.batch, batch_gpu=FLAGS.batch_gpu,
         snap=FLAGS.snap, tick=FLAGS.tick,
         seed=FLAGS.seed, resume=FLAGS.resume, freezed=FLAGS.freezed, cond=FLAGS.cond, mirror=mirror,
-        cbase=FLAGS.cbase, cmax=FLAGS.cmax, map=FLAGS.map, glr=FLAGS.glr, dlr=FLAGS.dlr,
+        cbase=FLAGS.cbase, cmax=FLAGS.cmax, map=FLAGS.map, z_dim=FLAGS.z_dim, w_dim=FLAGS.w_dim, glr=FLAGS.glr, dlr=FLAGS.dlr,
         mbstd_group=FLAGS.mbstd_group, gamma=FLAGS.gamma, aug=FLAGS.aug, p=FLAGS.p, target=FLAGS.target,
         augpipe=FLAGS.augpipe, metrics=_metrics())
 

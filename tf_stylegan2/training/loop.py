@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_stylegan2 import datasets
+from tf_stylegan2 import datasets, metrics
 from tf_stylegan2.files import atomic_path, create_run_dir
 from tf_stylegan2.networks import Discriminator, Generator
 from tf_stylegan2.official import Networks, save_pickle
@@ -101,7 +101,7 @@ def _load_resume_networks(source, ds, cond):
     return nets
 
 
-def train(args, log=None):
+def train(args, log=None, detectors=None):
     """Start or continue a run from command-line values (see `options.training_options` for `args`;
     `args["resume"]` may be a run directory: continue it in place), on the devices of `args["gpus"]`
     and the cluster of `TF_CONFIG` (`distribute.make_strategy`; call before TensorFlow runs anything
@@ -112,10 +112,10 @@ def train(args, log=None):
     """
     strategy = distribute.make_strategy(args.get("gpus"))
     with strategy.scope():
-        return _train(dict(args, gpus=strategy.num_replicas_in_sync), log)
+        return _train(dict(args, gpus=strategy.num_replicas_in_sync), log, detectors)
 
 
-def _train(args, log):
+def _train(args, log, detectors=None):
     resume = args.get("resume")
     if resume and is_run_dir(resume):
         with open(os.path.join(resume, OPTIONS_FILE)) as f:
@@ -123,7 +123,7 @@ def _train(args, log):
         ckpt = checkpoints.latest(resume)
         if ckpt is None:
             raise TrainingError("%s has no complete checkpoint to resume from" % resume)
-        run(opts, resume, checkpoint=ckpt, log=log)
+        run(opts, resume, checkpoint=ckpt, log=log, detectors=detectors)
         return resume
 
     data = args.get("data") or (os.path.join(args["data_dir"], args["dataset"]) if args.get("data_dir") and
@@ -145,14 +145,14 @@ def _train(args, log):
         raise TrainingError("result directory %s exists and is not a directory" % outdir)
     if not distribute.is_chief():
         with tempfile.TemporaryDirectory(prefix="worker-") as scratch:  # the chief alone writes the run
-            run(dict(opts, run_dir=scratch), scratch, networks=nets, log=log)
+            run(dict(opts, run_dir=scratch), scratch, networks=nets, log=log, detectors=detectors)
         return None
     run_dir = create_run_dir(outdir, opts["desc"])
     opts["run_dir"] = run_dir
     with atomic_path(os.path.join(run_dir, OPTIONS_FILE)) as tmp:
         with open(tmp, "w") as f:
             json.dump(opts, f, indent=2)
-    run(opts, run_dir, networks=nets, log=log)
+    run(opts, run_dir, networks=nets, log=log, detectors=detectors)
     return run_dir
 
 
@@ -173,15 +173,29 @@ def _augment_pipe(opts):
     return augment.AugmentPipe(p=opts["augment_p"], **spec)
 
 
-def run(opts, run_dir, networks=None, checkpoint=None, log=None):
+def metric_detectors(names, detectors=None):
+    """The feature detectors the metrics `names` need, loaded once per run (downloaded the first time):
+    `{"inception": ..., "vgg16": ...}` for `metrics.calc_metric`; entries of `detectors` are kept."""
+    out = dict(detectors or {})
+    kinds = {metrics.parse_metric(name).kind for name in names}
+    if kinds & {"fid", "kid", "is"} and out.get("inception") is None:
+        out["inception"] = metrics.load_inception()
+    if "pr" in kinds and out.get("vgg16") is None:
+        out["vgg16"] = metrics.load_vgg16()
+    return out
+
+
+def run(opts, run_dir, networks=None, checkpoint=None, log=None, detectors=None):
     """Train per `opts` in `run_dir`: from `networks` (fine-tuning) or fresh ones, or continue from
-    `checkpoint` (a checkpoint directory of this run).
+    `checkpoint` (a checkpoint directory of this run). `opts["metrics"]` are evaluated on G_ema after
+    every network snapshot with `detectors` (see `metric_detectors`; loaded when not given).
 
     Raises:
       TrainingError: a dataset that does not fit the options, or non-finite losses (training stops;
         the last snapshot and checkpoint stay as they were).
     """
     log = log or RunLog(run_dir)
+    detectors = metric_detectors(opts["metrics"], detectors)
     tso = opts["training_set_kwargs"]
     ds = open_training_set(tso["path"], use_labels=tso["use_labels"])
     if (ds.resolution, ds.num_channels) != (tso["resolution"], tso["num_channels"]):
@@ -202,6 +216,9 @@ def run(opts, run_dir, networks=None, checkpoint=None, log=None):
         meta.update(checkpoints.load(checkpoint, trainer.state_variables()))
         truncate_jsonl(os.path.join(run_dir, "stats.jsonl"), meta["cur_tick"] - 1)
         log("Resuming from %s (tick %d, kimg %.1f)" % (checkpoint, meta["cur_tick"], meta["cur_nimg"] / 1000))
+        if meta["cur_nimg"] >= opts["total_kimg"] * 1000:
+            log("The run is complete (%g kimg): nothing to do" % opts["total_kimg"])
+            return
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
     if opts.get("num_replicas", 1) != replicas:
         raise TrainingError("the run trains on %d replicas, this process has %d: give --gpus=%d"
@@ -219,7 +236,8 @@ def run(opts, run_dir, networks=None, checkpoint=None, log=None):
         fakes = grid.render_fakes(G_ema, grid_z, grid_c)
         grid.save_grid(os.path.join(run_dir, "fakes_init.png"), fakes, (gw, gh), (-1, 1))
 
-    loop = _Loop(opts, run_dir, trainer, stream, writer, log, meta, (gw, gh), grid_z, grid_c)
+    loop = _Loop(opts, run_dir, trainer, stream, writer, log, meta, (gw, gh), grid_z, grid_c,
+                 lambda pkl: _evaluate_metrics(opts, ds, trainer.G_ema, run_dir, pkl, writer, log, detectors))
     try:
         loop.run()
     finally:
@@ -230,8 +248,8 @@ def run(opts, run_dir, networks=None, checkpoint=None, log=None):
 class _Loop:
     """The minibatch loop and its per-tick maintenance (one object so the counters live together)."""
 
-    def __init__(self, opts, run_dir, trainer, stream, writer, log, meta, grid_shape, grid_z, grid_c):
-        self.opts, self.run_dir, self.trainer, self.stream = opts, run_dir, trainer, stream
+    def __init__(self, opts, run_dir, trainer, stream, writer, log, meta, grid_shape, grid_z, grid_c, evaluate):
+        self.opts, self.run_dir, self.trainer, self.stream, self.evaluate = opts, run_dir, trainer, stream, evaluate
         self.writer, self.log, self.grid_shape, self.grid_z, self.grid_c = writer, log, grid_shape, grid_z, grid_c
         self.loss = opts["loss_kwargs"]
         self.cond = bool(opts["training_set_kwargs"]["use_labels"])
@@ -304,7 +322,7 @@ class _Loop:
             if self.chief and (done or self.cur_tick % opts["image_snapshot_ticks"] == 0):
                 self._image_snapshot()
             if self.chief and (done or self.cur_tick % snap == 0):
-                self._network_snapshot()
+                self.evaluate(self._network_snapshot())
             self.cur_tick += 1
             tick_start_nimg, tick_start_time = self.cur_nimg, time.time()
             maintenance_time = tick_start_time - tick_end_time
@@ -354,6 +372,18 @@ class _Loop:
                     ada_signs=self.ada_signs)
         with _naming_errors(os.path.join(self.run_dir, "checkpoint-%09d" % self.cur_nimg)):
             checkpoints.save(self.run_dir, self.cur_nimg, t.state_variables(), meta)
+        return path
+
+
+def _evaluate_metrics(opts, ds, G_ema, run_dir, snapshot_pkl, writer, log, detectors):
+    """Each of `opts["metrics"]` on G_ema: `metric-<name>.jsonl`, the log, TensorBoard `Metrics/<key>`."""
+    for name in opts["metrics"]:
+        result = metrics.calc_metric(name, G_ema, ds, mirror=opts["training_set_kwargs"]["xflip"], progress=False,
+                                     **detectors)
+        metrics.report_metric(result, run_dir, snapshot_pkl=snapshot_pkl)
+        log(metrics.format_result_line(result, os.path.basename(snapshot_pkl)))
+        for key, value in result["results"].items():
+            writer.write_scalar("Metrics/" + key, value, int(os.path.basename(snapshot_pkl)[17:23]))
 
 
 @contextlib.contextmanager

@@ -64,7 +64,7 @@ def preset(name, resolution, gpus):
 
 
 def network_kwargs(spec, resolution, channels, label_dim, cbase=None, cmax=512, map_layers=None, mbstd_group=None,
-                   batch_gpu=None, tf1=False, d_architecture="resnet"):
+                   batch_gpu=None, tf1=False, d_architecture="resnet", z_dim=512, w_dim=512):
     """-> (G config for `Generator.from_config`, D kwargs for `Discriminator`).
 
     ADA's `channel_base` (`cbase`, default `fmaps * 32768`) is twice the TF1 `fmap_base` of our
@@ -76,11 +76,11 @@ def network_kwargs(spec, resolution, channels, label_dim, cbase=None, cmax=512, 
     fmap_base = channel_base // 2
     nf = channels_rule(fmap_base, 1.0, 1, cmax)
     num_ws = 2 * int(math.log2(resolution)) - 2
-    mapping = dict(z_dim=512, c_dim=label_dim, w_dim=512, num_ws=num_ws,
-                   num_layers=int(map_layers if map_layers is not None else spec["map"]), layer_features=512,
+    mapping = dict(z_dim=z_dim, c_dim=label_dim, w_dim=w_dim, num_ws=num_ws,
+                   num_layers=int(map_layers if map_layers is not None else spec["map"]), layer_features=w_dim,
                    lr_multiplier=0.01, activation="lrelu", normalize_latents=True,
                    label_mode="concat" if tf1 else "embed", w_avg_beta=0.995, name="mapping")
-    synthesis = dict(w_dim=512, img_resolution=resolution, img_channels=channels, fmap_base=fmap_base, fmap_max=cmax,
+    synthesis = dict(w_dim=w_dim, img_resolution=resolution, img_channels=channels, fmap_base=fmap_base, fmap_max=cmax,
                      architecture="skip", resample_filter=[1, 3, 3, 1], name="synthesis")
     group = int(mbstd_group if mbstd_group is not None else spec["mbstd"])
     if batch_gpu is not None:
@@ -137,7 +137,8 @@ def training_options(args, dataset):
 
     Args:
       args: dict of the parsed flags (None = not given): data, cfg, config, gpus, kimg, batch, snap,
-        tick, seed, metrics (list), batch_gpu (per-replica rounds; default batch // gpus), cond, mirror, cbase, cmax, map, glr, dlr, mbstd_group, gamma,
+        tick, seed, metrics (list), batch_gpu (per-replica rounds; default batch // gpus), cond, mirror, cbase, cmax, map,
+        z_dim, w_dim (latent and style sizes, default 512), glr, dlr, mbstd_group, gamma,
         aug, p, target, augpipe, resume (a network source, not a run dir), freezed.
       dataset: an open dataset (name, resolution, num_channels, label_dim, num_images).
     Raises:
@@ -167,11 +168,14 @@ def training_options(args, dataset):
     _check(args.get("cbase") is None or args["cbase"] >= 4, "--cbase must be >= 4")
     _check(cmax >= 1, "--cmax must be >= 1")
     _check(args.get("map") is None or args["map"] >= 1, "--map must be >= 1")
+    z_dim, w_dim = int(args.get("z_dim") or 512), int(args.get("w_dim") or 512)
+    _check(z_dim >= 1 and w_dim >= 1, "--z-dim and --w-dim must be >= 1")
     group = args.get("mbstd_group")
     _check(group is None or group >= 1, "--mbstd-group must be >= 1")
     G_kwargs, D_kwargs = network_kwargs(spec, res, dataset.num_channels, label_dim, cbase=args.get("cbase"), cmax=cmax,
                                         map_layers=args.get("map"), mbstd_group=group, batch_gpu=batch_gpu, tf1=tf1,
-                                        d_architecture="orig" if cfg_name == "cifar" else "resnet")
+                                        d_architecture="orig" if cfg_name == "cifar" else "resnet", z_dim=z_dim,
+                                        w_dim=w_dim)
     if D_kwargs["mbstd_group_size"] > 1:
         _check(batch_gpu % D_kwargs["mbstd_group_size"] == 0, "the per-GPU batch (%d) must be divisible by the "
                "minibatch-stddev group (%d): change --batch or --mbstd-group" % (batch_gpu, D_kwargs["mbstd_group_size"]))

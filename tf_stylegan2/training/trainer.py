@@ -134,9 +134,8 @@ class Trainer:
 
     @staticmethod
     def _reduce(per_replica_grads, per_replica_stats):
-        strategy = tf.distribute.get_strategy()
-        grads = strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica_grads, axis=None)
-        stats = strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica_stats, axis=None)
+        grads = distribute.reduce(tf.distribute.ReduceOp.MEAN, per_replica_grads)
+        stats = distribute.reduce(tf.distribute.ReduceOp.SUM, per_replica_stats)
         return grads, stats
 
     def _update_w_avg(self, per_replica_w_mean):
@@ -179,7 +178,8 @@ class Trainer:
             with tf.GradientTape() as tape:
                 ws, w_mean = self._mapping(z, c)
                 lengths = losses.path_lengths(self.G, ws, pl_noise, noise=self._noise(n))
-                pl_mean = self.pl_mean + k["pl_decay"] * (distribute.replica_mean(tf.reduce_mean(lengths)) - self.pl_mean)
+                batch_mean = distribute.replica_mean(tf.reduce_mean(lengths))  # pl_mean is global
+                pl_mean = self.pl_mean + k["pl_decay"] * (batch_mean - self.pl_mean)
                 penalty = tf.square(lengths - pl_mean)
                 loss = penalty * k["pl_weight"]
                 total = tf.reduce_mean(loss) * interval
