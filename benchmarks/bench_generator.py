@@ -11,10 +11,7 @@ each call's fraction uses the better of the two; the best call of `--repeats` is
 `--profile` times every synthesis layer alone (between peak measurements too); `--precision`
 also reports the image difference against float32.
 
-FLOP counting (multiply-adds count 2): convolutions as executed, up-convolutions at input
-resolution (the polyphase form multiplies no inserted zeros), FIR filters as the depthwise
-convolutions they run as (the 2x image upsampling at its zero-inserted output resolution),
-the style affines, demodulation and the mapping network. Elementwise ops are not counted.
+FLOPs are counted from the architecture as `measure.py` describes.
 """
 
 import json
@@ -34,14 +31,13 @@ from tf_stylegan2.progress import Progress  # noqa: E402
 from tf_stylegan2.layers import SynthesisLayer, ToRGBLayer  # noqa: E402
 from tf_stylegan2.networks.synthesis import PRECISIONS  # noqa: E402
 from tf_stylegan2.ops import dispatch  # noqa: E402
+from measure import MatmulPeak, best_time, layer_flops, peak_rss_mb, reset_peak_rss  # noqa: E402
 
 PRESETS = {  # StyleGAN2 config-f at two resolutions, random weights
     "config-f-256": dict(img_resolution=256),
     "config-f-1024": dict(img_resolution=1024),
 }
 MODES = ("eager", "function", "xla")
-MATMUL_SIZE = 2048
-FIR_TAPS = 16  # the 4x4 [1,3,3,1] outer-product filter
 
 flags.DEFINE_string("network", None, "official network pickle (its G_ema); or use --preset")
 flags.DEFINE_enum("preset", None, sorted(PRESETS), "a randomly initialised config-f generator")
@@ -66,84 +62,7 @@ def build_generator():
 
 
 # ---------------------------------------------------------------------------------------------
-# FLOP counting
-
-
-def layer_flops(G):
-    """`[(name, GFLOP per image)]` for every synthesis layer, the image upsampling and the mapping."""
-    syn = G.synthesis
-    out = [("mapping", sum(2 * layer.in_features * layer.units for layer in G.mapping.dense_layers) / 1e9)]
-    for block in syn.blocks:
-        in_res = 2 ** (block["res"] - 1)
-        res = 2 ** block["res"]
-        for key in ("conv0", "conv1", "skip", "torgb"):
-            if key not in block:
-                continue
-            layer = block[key]
-            i, o, k = layer.in_channels, layer.out_channels, layer.kernel_size
-            up = getattr(layer, "up", 1)
-            conv_res = in_res if up > 1 else res
-            flops = 2 * conv_res ** 2 * k * k * i * o
-            if up > 1:
-                flops += 2 * res ** 2 * o * FIR_TAPS
-            if isinstance(layer, (SynthesisLayer, ToRGBLayer)):
-                flops += 2 * G.w_dim * i                      # style affine
-            if isinstance(layer, SynthesisLayer):
-                flops += 2 * i * o + k * k * i * o            # demodulation coefficients
-            out.append((layer.name, flops / 1e9))
-        if block["res"] > 2 and syn.architecture == "skip":
-            out.append(("%dx%d_img_upsample" % (res, res), 2 * res ** 2 * syn.img_channels * FIR_TAPS / 1e9))
-    return out
-
-
-# ---------------------------------------------------------------------------------------------
 # Measurements
-
-
-def best_time(fn, repeats):
-    """Best wall time of `repeats` calls of `fn` (which must block until its result exists)."""
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-class MatmulPeak:
-    """GFLOP/s of a float32 `[2048, 2048] @ [2048, 2048]` matmul, best of `repeats` runs."""
-
-    def __init__(self):
-        self._a = tf.random.normal([MATMUL_SIZE, MATMUL_SIZE])
-        self._matmul = tf.function(tf.matmul)
-        self._matmul(self._a, self._a).numpy()
-
-    def __call__(self, repeats=3):
-        seconds = best_time(lambda: self._matmul(self._a, self._a).numpy(), repeats)
-        return 2 * MATMUL_SIZE ** 3 / seconds / 1e9
-
-
-def reset_peak_rss():
-    """Restart the kernel's peak-RSS counter (VmHWM) of this process; False where unsupported."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def peak_rss_mb():
-    """Peak RSS in MiB since the last `reset_peak_rss` (VmHWM), or of the whole process."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def bench_config(G, mode, batch, gflop_per_image, peak):

@@ -1,0 +1,203 @@
+"""Training throughput: images/s and sec/kimg of the real training phases over whole
+lazy-regularisation cycles, against this machine's measured fp32 matmul peak.
+
+    python benchmarks/bench_training.py --preset=small-64 [--batch=8] [--cycles=1] [--profile] [--json]
+    python benchmarks/bench_training.py --preset=config-f-256 --cycles=0 --profile
+
+A cycle is 16 minibatches, each phase at its real frequency as `run_training.py` runs them
+(`Trainer`: G main and D main every minibatch, G reg every 4th, D reg every 16th, the G_ema update
+every minibatch; each phase's statistics fetched as the loop does), on a fixed batch of random
+reals (data loading is not timed), random weights, no augmentation, gamma 1. Every phase is called
+once before timing (tracing). `--cycles=0` times each phase alone `--repeats` times instead and
+composes a cycle from the best times (for networks where a whole cycle takes too long).
+
+GFLOP per image counts conv + matmul work (see `measure.py`) with these conventions for the
+backward passes: a backward pass costs 2x its forward pass (input and weight gradients), 1x when
+only input gradients are needed (D in G main), and a second-order pass (path length, R1) 3x its
+first-order forward + backward, i.e. 6x the forward pass. Per call, with G and D the forward
+GFLOP per image and B the batch: G main B(3G + 2D); G reg (B/2) 6G; D main B G + 2B 3D;
+D reg B 6D.
+"""
+
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import tf_stylegan2  # noqa: E402,F401  (first: it enables oneDNN before TensorFlow loads)
+from absl import app, flags  # noqa: E402
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from tf_stylegan2.apps import cli  # noqa: E402
+from tf_stylegan2.ops import dispatch  # noqa: E402
+from tf_stylegan2.progress import Progress  # noqa: E402
+from tf_stylegan2.training import loop, options  # noqa: E402
+from tf_stylegan2.training.trainer import Trainer  # noqa: E402
+from measure import MatmulPeak, best_time, d_layer_flops, layer_flops, peak_rss_mb  # noqa: E402
+
+# name: (resolution, batch, training_options args, G_kwargs overrides)
+PRESETS = {
+    "config-f-256": (256, 4, dict(cfg="stylegan2"), {}),
+    "small-64": (64, 8, dict(cfg="auto", cbase=64 * 48 * 2, cmax=48, map=4),
+                 dict(mapping=dict(z_dim=256, w_dim=256, layer_features=128), synthesis=dict(w_dim=256))),
+}
+CYCLE = 16
+PHASES = ("Gmain", "Greg", "Dmain", "Dreg", "ema")
+
+flags.DEFINE_enum("preset", None, sorted(PRESETS), "network and default batch")
+flags.DEFINE_integer("batch", None, "global batch (default: the preset's)")
+flags.DEFINE_integer("cycles", 1, "timed lazy-regularisation cycles of 16 minibatches; 0: compose one from "
+                     "per-phase times")
+flags.DEFINE_integer("repeats", 3, "per-phase timings with --cycles=0 (the best counts)")
+flags.DEFINE_bool("profile", False, "per-phase breakdown (calls, ms, GFLOP, fraction of peak)")
+flags.DEFINE_bool("json", False, "print one JSON document instead of tables")
+flags.DEFINE_integer("seed", 0, "weights and latents seed")
+FLAGS = flags.FLAGS
+
+
+class _Dataset:
+    """The dataset facts `options.training_options` reads."""
+
+    def __init__(self, resolution):
+        self.name, self.resolution, self.num_channels, self.label_dim, self.num_images = "bench", resolution, 3, 0, 1
+
+
+def build_trainer(preset, batch):
+    resolution, default_batch, args, overrides = PRESETS[preset]
+    batch = batch or default_batch
+    opts = options.training_options(dict(args, data="none", batch=batch, gamma=1.0, aug="noaug", metrics=[],
+                                         seed=FLAGS.seed), _Dataset(resolution))
+    for part, values in overrides.items():
+        opts["G_kwargs"][part].update(values)
+    keras.utils.set_random_seed(FLAGS.seed)
+    G, D, G_ema = loop.build_networks(opts)
+    trainer = Trainer(G, D, G_ema, opts, seed=FLAGS.seed)
+    reals = tf.random.uniform([batch, resolution, resolution, 3], -1, 1, seed=FLAGS.seed)
+    return trainer, opts, reals
+
+
+def phase_gflop(trainer, batch):
+    """GFLOP per call of each phase (module docstring) and the forward GFLOP per image of G and D."""
+    g = sum(f for _, f in layer_flops(trainer.G))
+    d = sum(f for _, f in d_layer_flops(trainer.D))
+    k = trainer.loss_kwargs
+    pl_batch = max(batch // k["pl_batch_shrink"], 1)
+    return dict(Gmain=batch * (3 * g + 2 * d), Greg=pl_batch * 6 * g, Dmain=batch * g + 2 * batch * 3 * d,
+                Dreg=batch * 6 * d, ema=0.0), g, d
+
+
+def phase_calls(trainer, reals):
+    """`{phase: callable}`, each blocking until its statistics are on the host (as the loop does)."""
+    beta = tf.constant(0.999)
+
+    def fetch(stats):
+        return {key: value.numpy() for key, value in stats.items()}
+
+    return dict(Gmain=lambda: fetch(trainer.g_main()), Greg=lambda: fetch(trainer.g_reg()),
+                Dmain=lambda: fetch(trainer.d_main(reals, None)), Dreg=lambda: fetch(trainer.d_reg(reals, None)),
+                ema=lambda: trainer.update_ema(beta))
+
+
+def cycle_schedule(loss_kwargs):
+    """The phases of one 16-minibatch cycle, in the loop's order."""
+    out = []
+    for i in range(CYCLE):
+        out.append("Gmain")
+        if loss_kwargs["pl_weight"] > 0 and i % loss_kwargs["G_reg_interval"] == 0:
+            out.append("Greg")
+        out.append("Dmain")
+        if loss_kwargs["r1_gamma"] > 0 and i % loss_kwargs["D_reg_interval"] == 0:
+            out.append("Dreg")
+        out.append("ema")
+    return out
+
+
+def run_benchmark():
+    trainer, opts, reals = build_trainer(FLAGS.preset, FLAGS.batch)
+    batch = opts["batch_size"]
+    gflop, g_fwd, d_fwd = phase_gflop(trainer, batch)
+    calls = phase_calls(trainer, reals)
+    schedule = cycle_schedule(opts["loss_kwargs"])
+    counts = {p: schedule.count(p) for p in PHASES}
+    peak = MatmulPeak()
+    peak_start = peak(5)
+
+    first = {}
+    for name in Progress(PHASES, desc="trace"):
+        start = time.perf_counter()
+        calls[name]()
+        first[name] = time.perf_counter() - start
+
+    times = {p: [] for p in PHASES}
+    if FLAGS.cycles > 0:
+        start = time.perf_counter()
+        for name in Progress(schedule * FLAGS.cycles, desc="cycles"):
+            t0 = time.perf_counter()
+            calls[name]()
+            times[name].append(time.perf_counter() - t0)
+        cycle_s = (time.perf_counter() - start) / FLAGS.cycles
+        phase_s = {p: float(np.mean(times[p])) if times[p] else 0.0 for p in PHASES}
+    else:
+        phase_s = {p: best_time(calls[p], FLAGS.repeats) for p in Progress(PHASES, desc="phases")}
+        cycle_s = sum(counts[p] * phase_s[p] for p in PHASES)
+    peak_gflops = max(peak_start, peak(5))
+
+    images = CYCLE * batch
+    cycle_gflop = sum(counts[p] * gflop[p] for p in PHASES)
+    achieved = cycle_gflop / cycle_s
+    return dict(
+        preset=FLAGS.preset, img_resolution=trainer.G.img_resolution, batch=batch, cycles=FLAGS.cycles,
+        composed_from_phases=FLAGS.cycles == 0, images_per_s=images / cycle_s, sec_per_kimg=cycle_s / images * 1000,
+        cycle_s=cycle_s, gflop_per_image=cycle_gflop / images, gflop_per_minibatch=cycle_gflop / CYCLE,
+        g_forward_gflop_per_image=g_fwd, d_forward_gflop_per_image=d_fwd, gflops=achieved,
+        peak_gflops=peak_gflops, fraction_of_peak=achieved / peak_gflops, peak_rss_mb=peak_rss_mb(),
+        onednn_opts=os.environ.get("TF_ENABLE_ONEDNN_OPTS"), ops=dispatch.default_impl(),
+        num_threads=os.cpu_count(),
+        phases=[dict(phase=p, calls_per_cycle=counts[p], first_call_s=first[p], ms=phase_s[p] * 1e3,
+                     share_of_cycle=counts[p] * phase_s[p] / cycle_s, gflop_per_call=gflop[p],
+                     gflops=gflop[p] / phase_s[p] if phase_s[p] else 0.0,
+                     fraction_of_peak=gflop[p] / phase_s[p] / peak_gflops if phase_s[p] else 0.0)
+                for p in PHASES])
+
+
+def print_tables(r):
+    print("preset %s (%dx%d), batch %d: %.3f img/s, %.1f sec/kimg (%s)" % (
+        r["preset"], r["img_resolution"], r["img_resolution"], r["batch"], r["images_per_s"], r["sec_per_kimg"],
+        "composed from per-phase times" if r["composed_from_phases"] else "%d timed cycle(s) of 16 minibatches"
+        % r["cycles"]))
+    print("%.2f GFLOP/image over a cycle (G forward %.3f, D forward %.3f), %.1f GFLOP/s = %.1f%% of the %.1f GFLOP/s "
+          "matmul peak; peak RSS %.0f MB" % (r["gflop_per_image"], r["g_forward_gflop_per_image"],
+                                             r["d_forward_gflop_per_image"], r["gflops"], 100 * r["fraction_of_peak"],
+                                             r["peak_gflops"], r["peak_rss_mb"]))
+    if FLAGS.profile:
+        print("%-6s %6s %10s %10s %8s %10s %8s %8s" % ("phase", "calls", "first [s]", "ms/call", "cycle",
+                                                        "GFLOP/call", "GFLOP/s", "of peak"))
+        for p in r["phases"]:
+            print("%-6s %6d %10.2f %10.1f %7.1f%% %10.2f %8.1f %7.1f%%" % (
+                p["phase"], p["calls_per_cycle"], p["first_call_s"], p["ms"], 100 * p["share_of_cycle"],
+                p["gflop_per_call"], p["gflops"], 100 * p["fraction_of_peak"]))
+
+
+def main(argv):
+    del argv
+    try:
+        if FLAGS.preset is None:
+            raise cli.CommandError("give --preset (%s)" % ", ".join(sorted(PRESETS)))
+        if FLAGS.cycles < 0 or FLAGS.repeats < 1 or (FLAGS.batch is not None and FLAGS.batch < 1):
+            raise cli.CommandError("--cycles must be >= 0, --repeats and --batch >= 1")
+        result = run_benchmark()
+    except (cli.CommandError, ValueError, OSError) as e:
+        print("bench_training: error: %s" % str(e).strip().splitlines()[0], file=sys.stderr)
+        sys.exit(1)
+    if FLAGS.json:
+        print(json.dumps(result, indent=1))
+    else:
+        print_tables(result)
+
+
+if __name__ == "__main__":
+    app.run(main, flags_parser=lambda argv: FLAGS(cli.normalize_flag_spellings(argv)))
