@@ -78,7 +78,7 @@ def only_run_dir(outdir):
 def test_run_directory_snapshot_and_events(disk_data, tmp_path):
     """The issue's check command (TF1 + ADA flags mixed), shortened to 0.5 kimg."""
     out = str(tmp_path / "results")
-    r = run_app(["--data=" + disk_data, "--outdir=" + out, "--cfg=auto", "--tick=0.25", "--snap=1",
+    r = run_app(["--data=" + disk_data, "--outdir=" + out, "--cfg=auto", "--tick=0.25", "--snap=2",
                  "--mirror-augment=true", "--total-kimg=0.5", "--aug=noaug"] + TINY)
     assert r.returncode == 0, r.stderr[-2000:]
     run_dir = only_run_dir(out)
@@ -156,6 +156,10 @@ def test_resume_after_sigkill_continues_in_place(disk_data, tmp_path):
     assert checkpoints.latest(run_dir).endswith("checkpoint-000000504")
     assert len(checkpoints.checkpoint_dirs(run_dir)) == checkpoints.KEEP
     assert not [n for n in os.listdir(run_dir) if n.endswith(".tmp")]
+    assert loop.train(dict(resume=run_dir)) == run_dir  # complete: nothing more to do
+    assert len(stats_lines(run_dir)) == len(lines)
+    assert open(os.path.join(run_dir, "log.txt")).read().rstrip().endswith("The run is complete (0.5 kimg): "
+                                                                           "nothing to do")
 
 
 def _steps(trainer, stream, start, stop):
@@ -331,3 +335,18 @@ def test_training_learns_coloured_disks(disk_data, tmp_path):
     fd_init = pixel_fd(G0, reals)
     fd_end = pixel_fd(sg.load_network(os.path.join(run_dir, "network-snapshot-000001.pkl")).G_ema, reals)
     assert fd_end < 0.3 * fd_init, (fd_init, fd_end)
+
+
+def test_ada_raises_p_on_a_tiny_dataset(tmp_path):
+    """8 images: D separates the reals (rt = E[sign D(aug(real))] > 0.6), so ADA raises p (issue 13);
+    p is logged as Progress/augment and stored in the checkpoint."""
+    data = str(tmp_path / "disks8")
+    datasets.write_tfrecords(data, disks(8))
+    run_dir = loop.train(dict(TINY_ARGS, data=data, outdir=str(tmp_path), kimg=0.2, tick=0.2, snap=1, aug="ada"))
+    last = stats_lines(run_dir)[-1]
+    p = last["Progress/augment"]["mean"]
+    assert last["Loss/signs/real"]["mean"] > 0.6 and p > 0
+    step = 8 * 4 / (500 * 1000)  # batch * ada_interval / (ada_kimg * 1000)
+    assert p == pytest.approx(round(p / step) * step, rel=1e-4)
+    with np.load(os.path.join(checkpoints.latest(run_dir), "state.npz")) as state:
+        assert float(state["augment/0"]) == pytest.approx(p)
