@@ -48,6 +48,7 @@ setup(
     description="StyleGAN2 for TensorFlow 2 / Keras 3 that loads NVIDIA's official network pickles",
     packages=find_packages(include=["tf_stylegan2", "tf_stylegan2.*", "converters", "converters.*"]),
     py_modules=["tf_stylegan2_startup"],  # the apps' start-up, importable before TensorFlow
+    package_data={"tf_stylegan2": ["pretrained/*.pkl"]},  # the default network (sources.DEFAULT_NETWORK)
     python_requires=">=3.9",
     cmdclass={"build_py": BuildPyWithCustomOps},
     install_requires=["numpy", "pillow", "h5py", "absl-py"],

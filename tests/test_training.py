@@ -20,8 +20,7 @@ import tensorflow as tf
 from PIL import Image
 
 import tf_stylegan2 as sg
-from tf_stylegan2 import datasets
-from tf_stylegan2.metrics import fid_from_features
+from tf_stylegan2 import datasets, metrics
 from tf_stylegan2.training import checkpoints, loop, options
 from tf_stylegan2.training.data import BatchStream
 from tf_stylegan2.training.trainer import Trainer
@@ -221,9 +220,7 @@ class PixelDetector:
     key = "test-pixels-pool2"
 
     def features(self, images):
-        x = np.asarray(images, np.float32)
-        n, h, w, c = x.shape
-        return x.reshape(n, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4)).reshape(n, -1)
+        return metrics.pixel_features(images, size=np.shape(images)[1] // 2).astype(np.float32)
 
     probabilities = features
 
@@ -314,17 +311,6 @@ def test_disk_full_one_line_error(disk_data, tmp_path):
     assert not [n for n in os.listdir(run_dir) if n.endswith(".tmp") or n.endswith(".pkl")]
 
 
-def pixel_fd(G, reals):
-    """Fréchet distance between 2x2-average-pooled pixels (8x8x3 = 192 dims) of G's images and `reals`."""
-    z = np.random.RandomState(123).randn(len(reals), G.z_dim).astype(np.float32)
-    fakes = np.concatenate([np.asarray(G(z[i:i + 256], noise_mode="const")) for i in range(0, len(z), 256)])
-
-    def pool(x):
-        n, h, w, c = x.shape
-        return x.reshape(n, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
-    return fid_from_features(pool(reals).reshape(len(reals), -1), pool(fakes).reshape(len(fakes), -1))
-
-
 def test_training_learns_coloured_disks(disk_data, tmp_path):
     """A short run brings the pixel-space Fréchet distance of G_ema clearly below its initial value."""
     run_dir = loop.train(dict(TINY_ARGS, data=disk_data, outdir=str(tmp_path), kimg=1, tick=1, snap=1,
@@ -332,8 +318,9 @@ def test_training_learns_coloured_disks(disk_data, tmp_path):
     reals = np.concatenate([x for x, _ in datasets.open_dataset(disk_data).iterate_uint8(256)]) / 127.5 - 1
     keras.utils.set_random_seed(0)  # the run's --seed: its initial networks
     G0 = loop.build_networks(json.load(open(os.path.join(run_dir, "training_options.json")))).G_ema
-    fd_init = pixel_fd(G0, reals)
-    fd_end = pixel_fd(sg.load_network(os.path.join(run_dir, "network-snapshot-000001.pkl")).G_ema, reals)
+    fd_init = metrics.pixel_fd(G0, reals, size=8)
+    G_end = sg.load_network(os.path.join(run_dir, "network-snapshot-000001.pkl")).G_ema
+    fd_end = metrics.pixel_fd(G_end, reals, size=8)
     assert fd_end < 0.3 * fd_init, (fd_init, fd_end)
 
 

@@ -16,6 +16,10 @@ A source is
 
 Pickles are the official TF `(G, D, Gs)` format (StyleGAN2 and StyleGAN2-ADA) or StyleGAN2-ADA
 PyTorch snapshots (read without PyTorch, see `tf_stylegan2.official.torch_pickle`).
+
+No source (`None`) means the default network installed with the package (`DEFAULT_NETWORK`): a
+32x32 generator of emoji trained by this project (`scripts/train_default_network.sh`), in the
+official pickle format.
 """
 
 import hashlib
@@ -39,6 +43,7 @@ CDN = "https://nvlabs-fi-cdn.nvidia.com/"
 ALIASES = {GDRIVE_PREFIX: GDRIVE_URL, "stylegan2-ada:": CDN + "stylegan2-ada/pretrained/",
            "stylegan2-ada-pytorch:": CDN + "stylegan2-ada-pytorch/pretrained/"}
 _CHUNK = 1 << 20
+DEFAULT_NETWORK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained", "emoji32.pkl")
 
 
 def cache_dir(override=None):
@@ -145,8 +150,9 @@ def download(url, dest, progress=True, timeout=60):
 
 
 def resolve(source, cache=None, progress=True):
-    """A local path for `source`: URLs and aliases are downloaded into the cache first (once)."""
-    source = alias_url(os.fspath(source))
+    """A local path for `source` (None: `DEFAULT_NETWORK`): URLs and aliases are downloaded into the
+    cache first (once)."""
+    source = alias_url(os.fspath(DEFAULT_NETWORK if source is None else source))
     if not is_url(source):
         return source
     dest = cached_path(source, cache)
@@ -155,14 +161,14 @@ def resolve(source, cache=None, progress=True):
     return dest
 
 
-def load_network(source, cache_dir=None, progress=False):
+def load_network(source=None, cache_dir=None, progress=False):
     """Load networks from any source (see the module docstring) -> `Networks(G, D, G_ema)`.
 
     Pickles and converted directories give Keras networks; a SavedModel gives
     `Networks(None, None, SavedModelGenerator)`.
 
     Args:
-      source: path, URL or `gdrive:networks/<name>.pkl` alias.
+      source: path, URL or alias (see the module docstring); None: the packaged default network.
       cache_dir: download cache (default `$TF_STYLEGAN2_CACHE` or `~/.cache/tf_stylegan2`).
       progress: show a progress bar on stderr while reading a pickle (downloads always show one).
     Raises:

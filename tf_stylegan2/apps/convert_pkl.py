@@ -13,7 +13,8 @@ _ARGS = dict(allow_override=True)
 
 def define_flags():
     """Define this app's flags (called from `main`, so importing the module defines none)."""
-    flags.DEFINE_string("network", None, "Official network pickle: path, http(s):// URL or gdrive:networks/<name>.pkl.",
+    flags.DEFINE_string("network", None, "Official network pickle: path, http(s):// URL or gdrive:networks/<name>.pkl "
+                        "(default: the packaged 32x32 emoji network).",
                         **_ARGS)
     flags.DEFINE_string("output_dir", None, "Directory to write (replaced atomically if it exists).", **_ARGS)
     flags.DEFINE_string("cache_dir", None, "Download cache (default $TF_STYLEGAN2_CACHE or ~/.cache/tf_stylegan2).",
@@ -23,7 +24,7 @@ def define_flags():
     flags.DEFINE_integer("verify", 0, "Compare the Keras model and the reloaded SavedModel on seeds 0..N-1.",
                          lower_bound=0, **_ARGS)
     flags.DEFINE_float("truncation_psi", 0.5, "Truncation used by --verify.", **_ARGS)
-    flags.mark_flags_as_required(["network", "output_dir"])
+    flags.mark_flags_as_required(["output_dir"])
 
 
 def convert():

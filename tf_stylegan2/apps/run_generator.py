@@ -27,8 +27,9 @@ PREVIEW_COUNT = 9
 
 def define_flags():
     """Define this app's flags (called from `main`, so importing the module defines none)."""
-    flags.DEFINE_string("network", None, "Network: pickle path, URL, gdrive: alias, converted or SavedModel directory; "
-                        "blend-networks: the network giving the low-resolution layers, mapping and noise", **_ARGS)
+    flags.DEFINE_string("network", None, "Network: pickle path, URL, gdrive: alias, converted or SavedModel directory "
+                        "(default: the packaged 32x32 emoji network); blend-networks (required there): the network "
+                        "giving the low-resolution layers, mapping and noise", **_ARGS)
     flags.DEFINE_string("seeds", None, "generate-images: seeds, e.g. '1,5,7', '10-20' or '1-3,7'", **_ARGS)
     flags.DEFINE_float("truncation_psi", None, "Truncation psi (default 0.5 as the original; 1 = no truncation)",
                        **_ARGS)
@@ -103,7 +104,7 @@ def _save_batch(run_dir, names, images, progress):
 
 def generate_images():
     """`seed%04d.png` per seed; TF1 defaults: psi 0.5, seeded noise."""
-    _require("network", "seeds")
+    _require("seeds")
     seeds = cli.parse_int_list(FLAGS.seeds, "seed")
     G = _generator(FLAGS.network)
     batches = generation.render_seeds(G, seeds, truncation_psi=_flag_or("truncation_psi", 0.5),
@@ -119,7 +120,7 @@ def generate_images():
 
 def style_mixing_example():
     """Tiles `{row}-{col}.png` (sources `s-s.png`) and the official `grid.png`; psi 0.5, const noise."""
-    _require("network", "row_seeds", "col_seeds")
+    _require("row_seeds", "col_seeds")
     row_seeds = cli.parse_int_list(FLAGS.row_seeds, "row seed")
     col_seeds = cli.parse_int_list(FLAGS.col_seeds, "column seed")
     col_styles = cli.parse_int_list(FLAGS.col_styles, "style")
@@ -143,7 +144,7 @@ def style_mixing_example():
 def mix_latents():
     """PaddleGAN mixing: `src1.mixing.png`, `src2.mixing.png`, `dst.mixing.png`, the mixed latent
     `dst.mixing.npy` and `grid.png` (latent1 | mix | latent2); const noise unless given."""
-    _require("network", "latent1", "latent2")
+    _require("latent1", "latent2")
     noise_mode = _unseeded_noise_mode()
     G = _generator(FLAGS.network)
     w1, w2 = (_single_latent(path, G) for path in (FLAGS.latent1, FLAGS.latent2))
@@ -189,7 +190,7 @@ def _load_latent_files(paths, G):
 def generate_from_latents():
     """`<file stem>.png` per latent file (`<stem>-NN.png` for files holding several); const noise,
     or the noise of `--noise-file` (the projector's optimised noise reproduces its final image)."""
-    _require("network", "latents")
+    _require("latents")
     noise_mode = _unseeded_noise_mode()
     G = _generator(FLAGS.network)
     noise = None
@@ -236,7 +237,6 @@ def blend_networks():
 def sefa():
     """SeFa (spec §9): `directions.npz` (`directions` [k, w_dim], `singular_values` [k]) from the
     stacked style weights of the chosen conv layers (ToRGB layers excluded)."""
-    _require("network")
     G = _generator(FLAGS.network)
     directions, singular_values = editing.sefa_directions(G, _layers(FLAGS.layers))
     if FLAGS.out:
@@ -298,7 +298,6 @@ def edit_latents():
     paddle = FLAGS["latent"].present or FLAGS["direction_offset"].present
     directions_path = _one_of("directions", "direction_path")
     key = _one_of("direction", "direction_name")
-    _require("network")
     if not directions_path:
         raise cli.CommandError("--directions (or --direction-path) required")
     if paddle:

@@ -1,12 +1,13 @@
 """`run_projector.py`: project generated or real images into a generator's latent space.
 
 Subcommands (as the official TF1 script, plus image files, W+, saved latents and noise):
-  project-generated-images --network=PKL --seeds=0-2 [--truncation_psi=1.0]
-  project-real-images --network=PKL (--images=FILES|DIR|GLOB,... | --data_dir=DIR --dataset=NAME) [--num_images=N]
+  project-generated-images [--network=PKL] --seeds=0-2 [--truncation_psi=1.0]
+  project-real-images [--network=PKL] (--images=FILES|DIR|GLOB,... | --data_dir=DIR --dataset=NAME) [--num_images=N]
 Per target, under `<result_dir>/<NNNNN>-<subcommand>/`: `<prefix>target.png`, `<prefix>step%04d.png` at
 the snapshot steps, `<prefix>grid.png` (target, then the snapshots, in a row), `<prefix>projected_w.npz`
 (key `w`, `[1, num_ws, w_dim]`) and `.npy` (`[num_ws, w_dim]`), `<prefix>noise.npz` (`noise0..`,
 `[1, r, r, 1]`), with `--save_gif` `<prefix>optimization.gif` (target | projection).
+Without `--network`: the packaged 32x32 emoji network.
 """
 
 import os
@@ -31,7 +32,7 @@ _ARGS = dict(allow_override=True)
 
 def define_flags():
     """Define this app's flags (called from `main`, so importing the module defines none)."""
-    flags.DEFINE_string("network", None, "Network pickle (official StyleGAN2 format).", **_ARGS)
+    flags.DEFINE_string("network", None, "Network pickle (official StyleGAN2 format); default: the packaged 32x32 emoji network.", **_ARGS)
     flags.DEFINE_string("result_dir", "results", "Root of the numbered run directories.", **_ARGS)
     flags.DEFINE_integer("num_snapshots", 5, "Number of step%04d.png images per target.", **_ARGS)
     flags.DEFINE_integer("num_steps", projector.OFFICIAL.num_steps, "Optimisation steps per target.", **_ARGS)
@@ -85,8 +86,6 @@ def _use_xla():
 
 
 def _network():
-    if not FLAGS.network:
-        raise cli.CommandError("--network is required")
     return sg.load_network(FLAGS.network).G_ema
 
 

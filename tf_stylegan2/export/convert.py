@@ -27,7 +27,7 @@ def convert_network(source, output_dir, cache_dir=None, saved_model=True, verify
 
     Args:
       source: anything `tf_stylegan2.load_network` reads that yields Keras networks (pickle path,
-        URL, alias or converted directory).
+        URL, alias or converted directory; None: the packaged default network).
       verify_seeds: run seeds `0..verify_seeds-1` through the Keras G_ema and the reloaded SavedModel.
     Returns:
       `verify_saved_model`'s dict (empty without verification).
@@ -40,7 +40,7 @@ def convert_network(source, output_dir, cache_dir=None, saved_model=True, verify
         if nets.G is None:
             raise ValueError("%s is a SavedModel: convert from the pickle or the converted directory" % source)
         stages = Progress(total=2 + int(verify_seeds > 0) + int(keras_file), desc="convert")
-        converted.save(nets, tmp, source=str(source))
+        converted.save(nets, tmp, source=str(sources.DEFAULT_NETWORK if source is None else source))
         stages.update(1, status="Keras weights written")
         if keras_file:
             nets.G_ema.save(os.path.join(tmp, KERAS_FILE))
