@@ -56,6 +56,8 @@ flags.DEFINE_integer("repeats", 3, "per-phase timings with --cycles=0 (the best 
 flags.DEFINE_bool("profile", False, "per-phase breakdown (calls, ms, GFLOP, fraction of peak)")
 flags.DEFINE_bool("json", False, "print one JSON document instead of tables")
 flags.DEFINE_integer("seed", 0, "weights and latents seed")
+flags.DEFINE_enum("precision", "auto", list(options.PRECISION_CHOICES), "as run_training.py --precision (auto: "
+                  "mixed precision for the --cfg presets, in the dtype `options.compute_precision` picks here)")
 FLAGS = flags.FLAGS
 
 
@@ -70,7 +72,7 @@ def build_trainer(preset, batch):
     resolution, default_batch, args, overrides = PRESETS[preset]
     batch = batch or default_batch
     opts = options.training_options(dict(args, data="none", batch=batch, gamma=1.0, aug="noaug", metrics=[],
-                                         seed=FLAGS.seed), _Dataset(resolution))
+                                         seed=FLAGS.seed, precision=FLAGS.precision), _Dataset(resolution))
     for part, values in overrides.items():
         opts["G_kwargs"][part].update(values)
     keras.utils.set_random_seed(FLAGS.seed)
@@ -151,6 +153,7 @@ def run_benchmark():
     achieved = cycle_gflop / cycle_s
     return dict(
         preset=FLAGS.preset, img_resolution=trainer.G.img_resolution, batch=batch, cycles=FLAGS.cycles,
+        precision=trainer.precision,
         composed_from_phases=FLAGS.cycles == 0, images_per_s=images / cycle_s, sec_per_kimg=cycle_s / images * 1000,
         cycle_s=cycle_s, gflop_per_image=cycle_gflop / images, gflop_per_minibatch=cycle_gflop / CYCLE,
         g_forward_gflop_per_image=g_fwd, d_forward_gflop_per_image=d_fwd, gflops=achieved,
@@ -165,8 +168,9 @@ def run_benchmark():
 
 
 def print_tables(r):
-    print("preset %s (%dx%d), batch %d: %.3f img/s, %.1f sec/kimg (%s)" % (
-        r["preset"], r["img_resolution"], r["img_resolution"], r["batch"], r["images_per_s"], r["sec_per_kimg"],
+    print("preset %s (%dx%d), batch %d, %s: %.3f img/s, %.1f sec/kimg (%s)" % (
+        r["preset"], r["img_resolution"], r["img_resolution"], r["batch"], r["precision"], r["images_per_s"],
+        r["sec_per_kimg"],
         "composed from per-phase times" if r["composed_from_phases"] else "%d timed cycle(s) of 16 minibatches"
         % r["cycles"]))
     print("%.2f GFLOP/image over a cycle (G forward %.3f, D forward %.3f), %.1f GFLOP/s = %.1f%% of the %.1f GFLOP/s "

@@ -47,6 +47,13 @@ def define_flags():
     flags.DEFINE_float("target", None, "ADA target value for --aug=ada (default 0.6)", **_ARGS)
     flags.DEFINE_string("augpipe", None, "Augmentation pipeline: %s (default bgc)" % ", ".join(
         ("blit", "geom", "color", "filter", "noise", "cutout", "bg", "bgc", "bgcf", "bgcfn", "bgcfnc")), **_ARGS)
+    flags.DEFINE_boolean("fp32", False, "Compute in float32 throughout (default: mixed precision for --cfg presets: "
+                         "the 4 highest resolutions of G and D in float16 on GPUs, bfloat16 on TPUs, float32 on CPUs "
+                         "where bfloat16 trains slower; conv_clamp 256; float32 for the TF1 --config presets)", **_ARGS)
+    flags.DEFINE_enum("precision", "auto", list(options.PRECISION_CHOICES), "dtype of the mixed-precision blocks "
+                      "(auto: see --fp32; fp16/bf16 also turn mixed precision on for --config; fp32 = --fp32)", **_ARGS)
+    flags.DEFINE_boolean("xla", False, "Compile each training phase with XLA (jit_compile; off by default: on CPU "
+                         "oneDNN's convolutions are faster)", **_ARGS)
     # TF1 run_training.py
     flags.DEFINE_string("data_dir", None, "TF1: dataset root directory", **_ARGS)
     flags.DEFINE_string("dataset", None, "TF1: dataset (TFRecord directory under --data-dir)", **_ARGS)
@@ -100,7 +107,7 @@ def args_from_flags():
         seed=FLAGS.seed, resume=FLAGS.resume, freezed=FLAGS.freezed, cond=FLAGS.cond, mirror=mirror,
         cbase=FLAGS.cbase, cmax=FLAGS.cmax, map=FLAGS.map, z_dim=FLAGS.z_dim, w_dim=FLAGS.w_dim, glr=FLAGS.glr, dlr=FLAGS.dlr,
         mbstd_group=FLAGS.mbstd_group, gamma=FLAGS.gamma, aug=FLAGS.aug, p=FLAGS.p, target=FLAGS.target,
-        augpipe=FLAGS.augpipe, metrics=_metrics())
+        augpipe=FLAGS.augpipe, fp32=FLAGS.fp32, precision=FLAGS.precision, xla=FLAGS.xla, metrics=_metrics())
 
 
 def train():

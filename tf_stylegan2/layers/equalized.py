@@ -13,6 +13,15 @@ import tensorflow as tf
 from tf_stylegan2 import ops
 from tf_stylegan2.layers.initialization import add_weight
 
+REDUCED_PRECISION_CLAMP = 256.0  # StyleGAN2-ADA's conv_clamp, applied when computing below float32
+
+
+def effective_clamp(conv_clamp, dtype):
+    """The layer's `conv_clamp`, or `REDUCED_PRECISION_CLAMP` when unset and computing below float32."""
+    if conv_clamp is None and dtype != tf.float32:
+        return REDUCED_PRECISION_CLAMP
+    return conv_clamp
+
 
 @keras.saving.register_keras_serializable(package="tf_stylegan2")
 class DenseLayer(keras.layers.Layer):
@@ -59,8 +68,10 @@ class DenseLayer(keras.layers.Layer):
 class Conv2dLayer(keras.layers.Layer):
     """Equalized conv, optionally fused with a 2x FIR up- or downsampling.
 
-    `[N, H, W, in_channels] -> [N, H*up/down, W*up/down, out_channels]`; SAME-size output
-    when up = down = 1. `call(x, gain)` multiplies the activation gain (and clamp) by `gain`.
+    `[N, H, W, in_channels] -> [N, H*up/down, W*up/down, out_channels]` in x's dtype; SAME-size
+    output when up = down = 1. `call(x, gain)` multiplies the activation gain (and clamp) by `gain`.
+    Below float32 a layer with a bias is clamped at `REDUCED_PRECISION_CLAMP` when `conv_clamp`
+    is unset (StyleGAN2-ADA gives `conv_clamp` to exactly those: the bias-free resnet skips never clamp).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, bias=True, activation="linear", up=1, down=1,
@@ -97,7 +108,8 @@ class Conv2dLayer(keras.layers.Layer):
         else:
             x = tf.nn.conv2d(x, w, strides=1, padding="SAME")
         _, _, act_gain = ops.resolve_activation(self.activation)
-        clamp = None if self.conv_clamp is None else self.conv_clamp * gain
+        conv_clamp = effective_clamp(self.conv_clamp, x.dtype) if self.use_bias else self.conv_clamp
+        clamp = None if conv_clamp is None else conv_clamp * gain
         b = self.bias if self.use_bias else None
         return ops.fused_bias_act(x, b, act=self.activation, gain=act_gain * gain, clamp=clamp)
 

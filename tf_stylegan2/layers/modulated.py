@@ -12,10 +12,10 @@ import keras
 import tensorflow as tf
 
 from tf_stylegan2 import ops
+from tf_stylegan2.layers.equalized import effective_clamp
 from tf_stylegan2.layers.initialization import add_weight
 
 FUSED_MODCONV_CHOICES = ("auto", True, False)
-REDUCED_PRECISION_CLAMP = 256.0  # StyleGAN2-ADA's conv_clamp, applied when computing below float32
 
 
 def choose_fused(fused_modconv, x_shape=None, weight_shape=None, up=1):
@@ -38,13 +38,6 @@ def choose_fused(fused_modconv, x_shape=None, weight_shape=None, up=1):
     n, h, w, in_ch = x_shape
     k, _, _, out_ch = weight_shape
     return n == 1 and h * w * (in_ch + up * up * out_ch) > k * k * in_ch * out_ch
-
-
-def effective_clamp(conv_clamp, dtype):
-    """The layer's `conv_clamp`, or `REDUCED_PRECISION_CLAMP` when unset and computing below float32."""
-    if conv_clamp is None and dtype != tf.float32:
-        return REDUCED_PRECISION_CLAMP
-    return conv_clamp
 
 
 def modulated_conv2d(x, weight, styles, demodulate=True, up=1, resample_filter=(1, 3, 3, 1), fused=False):
@@ -136,7 +129,7 @@ class SynthesisLayer(_StyledLayer):
 
     `call(x [N, H, W, I], w [N, w_dim], noise [N or 1, H', W', 1] or None, gain)`
     -> `[N, H', W', O]` with `H' = H * up`, computed in x's dtype (below float32, clamped at
-    `REDUCED_PRECISION_CLAMP` when `conv_clamp` is unset). Weights: `weight`, `mod_weight`, `mod_bias`,
+    `equalized.REDUCED_PRECISION_CLAMP` when `conv_clamp` is unset). Weights: `weight`, `mod_weight`, `mod_bias`,
     `noise_strength` (scalar), `bias`.
     """
 

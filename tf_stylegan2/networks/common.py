@@ -1,11 +1,32 @@
-"""Helpers shared by the networks: the channel rule and official variable naming."""
+"""Helpers shared by the networks: the channel rule, official variable naming and the blocks that
+compute in reduced precision."""
 
 import numpy as np
+import tensorflow as tf
 
 # How an official (TF1, NCHW) variable is laid out relative to ours (NHWC).
 LAYOUT_SAME = "same"                  # identical array
 LAYOUT_NCHW = "nchw"                  # [1, C, H, W] official <-> [1, H, W, C] ours
 LAYOUT_NCHW_FLATTEN = "nchw_flatten"  # dense weight fed by an NCHW flatten: rows (c, h, w) <-> (h, w, c)
+
+PRECISIONS = {"fp32": tf.float32, "fp16": tf.float16, "bf16": tf.bfloat16}
+NUM_REDUCED_PRECISION_RES = 4  # StyleGAN2-ADA's num_fp16_res: only the 4 highest resolutions
+
+
+def check_precision(precision):
+    """ValueError unless `precision` is one of `PRECISIONS` ("fp32", "fp16", "bf16")."""
+    if precision not in PRECISIONS:
+        raise ValueError("precision must be one of %s, got %r" % (sorted(PRECISIONS), precision))
+
+
+def block_dtype(res_log2, img_log2, precision):
+    """The dtype a synthesis or discriminator block of resolution `2**res_log2` computes in, in a
+    network of resolution `2**img_log2` called with `precision`: StyleGAN2-ADA's `num_fp16_res`
+    rule, `precision`'s dtype for the `NUM_REDUCED_PRECISION_RES` highest resolutions that are at
+    least 8x8 (`2**res >= max(2**(img_log2 + 1 - 4), 8)`), float32 for the others."""
+    check_precision(precision)
+    reduced = 2 ** res_log2 >= max(2 ** (img_log2 + 1 - NUM_REDUCED_PRECISION_RES), 8)
+    return PRECISIONS[precision] if reduced else tf.float32
 
 
 def channels_rule(fmap_base, fmap_decay=1.0, fmap_min=1, fmap_max=512):

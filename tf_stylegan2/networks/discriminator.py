@@ -15,7 +15,13 @@ LABEL_MODES = ("onehot", "projection")
 
 @keras.saving.register_keras_serializable(package="tf_stylegan2")
 class Discriminator(keras.Model):
-    """`call(img [N, R, R, img_channels] in [-1, 1], c [N, c_dim] or None) -> score [N, 1]` (raw logits).
+    """`call(img [N, R, R, img_channels] in [-1, 1], c [N, c_dim] or None, precision="fp32")
+    -> score [N, 1]` (float32 raw logits).
+
+    `precision` "fp16"/"bf16" computes the blocks of the 4 highest resolutions (8x8 and above:
+    `common.block_dtype`, the rule of the synthesis network) in that dtype, as StyleGAN2-ADA's
+    `num_fp16_res`; their biased convolutions are clamped at ±256 when `conv_clamp` is unset.
+    The 4x4 epilogue (minibatch stddev, conv, dense layers) and the labels stay float32.
 
     Labels: `label_mode="onehot"` (StyleGAN2, `D_stylegan2`): `c_dim` outputs, score
     `sum(out * c, axis=1)`. `"projection"` (StyleGAN2-ADA, `D_main`): the label is embedded
@@ -89,8 +95,8 @@ class Discriminator(keras.Model):
             layer.build()
         self.built = True
 
-    def call(self, img, c=None):
-        x = self.features(img)
+    def call(self, img, c=None, precision="fp32"):
+        x = self.features(img, precision)
         if self.c_dim == 0:
             return x
         if c is None:
@@ -99,12 +105,16 @@ class Discriminator(keras.Model):
             return tf.reduce_sum(x * tf.cast(c, x.dtype), axis=1, keepdims=True)
         return tf.reduce_sum(x * self.cmap(c), axis=1, keepdims=True) * (1.0 / np.sqrt(self.cmap_dim))
 
-    def features(self, img):
+    def features(self, img, precision="fp32"):
         """The `Output` layer's values before any label is applied: `[N, R, R, C] -> [N, outputs]`
-        (1 unconditional, `c_dim` for "onehot", `cmap_dim` for "projection")."""
+        float32 (1 unconditional, `c_dim` for "onehot", `cmap_dim` for "projection")."""
+        common.check_precision(precision)
         y = tf.cast(img, tf.float32)
         x = None
         for block in self.blocks:
+            dtype = common.block_dtype(block["res"], self.log2_res, precision)
+            y = tf.cast(y, dtype)
+            x = None if x is None else tf.cast(x, dtype)
             if "fromrgb" in block:
                 t = block["fromrgb"](y)
                 x = t if x is None else x + t
@@ -115,6 +125,7 @@ class Discriminator(keras.Model):
                 x = block["conv1"](block["conv0"](x))
             if self.architecture == "skip":
                 y = ops.downsample2d(y, self.resample_filter)
+        x, y = (None if x is None else tf.cast(x, tf.float32)), tf.cast(y, tf.float32)
         if self.fromrgb4 is not None:
             x = x + self.fromrgb4(y)
         if self.mbstd is not None:

@@ -13,8 +13,7 @@ from tf_stylegan2.networks import common
 ARCHITECTURES = ("orig", "skip", "resnet")
 NOISE_MODES = ("const", "random", "none")
 EXECUTION_MODES = ("auto", "eager", "function", "xla")
-PRECISIONS = {"fp32": tf.float32, "fp16": tf.float16, "bf16": tf.bfloat16}
-NUM_REDUCED_PRECISION_RES = 4  # like StyleGAN2-ADA's num_fp16_res: only the 4 highest resolutions
+PRECISIONS = common.PRECISIONS
 
 
 def resolve_execution(execution):
@@ -71,9 +70,9 @@ class SynthesisNetwork(keras.Model):
     with a new batch shape traces, repeated calls reuse the graph. Called inside a caller's
     `tf.function`, it is plain graph code.
 
-    `precision` "fp16"/"bf16" computes the blocks of the 4 highest resolutions in that dtype
-    (weights and activations cast, convolution outputs clamped to ±256 like StyleGAN2-ADA's
-    `conv_clamp`), accumulating the image in float32.
+    `precision` "fp16"/"bf16" computes the blocks of the 4 highest resolutions (8x8 and above:
+    `common.block_dtype`) in that dtype (weights and activations cast, convolution outputs
+    clamped to ±256 like StyleGAN2-ADA's `conv_clamp`), accumulating the image in float32.
 
     Layer `i` (0 = the 4x4 conv, then Conv0_up / Conv1 per block) reads `ws[:, i]`; the ToRGB of
     resolution `2^r` reads `ws[:, 2r-3]`, so `num_ws = 2*log2(R) - 2`. Noise for conv layer `i`:
@@ -166,16 +165,14 @@ class SynthesisNetwork(keras.Model):
             raise ValueError("noise_mode must be one of %s, got %r" % (NOISE_MODES, noise_mode))
         if noise is not None and len(noise) != self.num_noise:
             raise ValueError("noise override needs %d entries (one per conv layer), got %d" % (self.num_noise, len(noise)))
-        if precision not in PRECISIONS:
-            raise ValueError("precision must be one of %s, got %r" % (sorted(PRECISIONS), precision))
+        common.check_precision(precision)
         ws = tf.cast(ws, tf.float32)
         batch = tf.shape(ws)[0]
         x = self.const(batch)
         img = None
         for block in self.blocks:
             r = block["res"]
-            dtype = PRECISIONS[precision] if r > self.log2_res - NUM_REDUCED_PRECISION_RES else tf.float32
-            x = tf.cast(x, dtype)
+            x = tf.cast(x, common.block_dtype(r, self.log2_res, precision))
             if r == 2:
                 x = block["conv1"](x, ws[:, 0], self._noise(0, batch, noise_mode, noise))
             else:

@@ -182,18 +182,20 @@ def reduce(op, per_replica):
     return tf.nest.pack_sequence_as(per_replica, [None if v is None else next(reduced) for v in flat])
 
 
-def run(replica_fn, args=(), rounds=1):
+def run(replica_fn, args=(), rounds=1, jit_compile=False):
     """`strategy.run(replica_fn, args)`, each replica accumulating `rounds` calls of `replica_fn` on
     successive equal slices (axis 0) of its `args`.
 
     `replica_fn` returns a tuple; its dict elements (statistics) are summed over the rounds, every
     other element (gradient lists, means) is averaged; None gradients stay None. Rounds run one
-    after another (control dependencies), so memory stays that of one round.
+    after another (control dependencies), so memory stays that of one round. `jit_compile`: each
+    replica's part (all its rounds) is one XLA computation; the cross-replica reductions stay outside.
     """
     strategy = tf.distribute.get_strategy()
-    if rounds == 1:
-        return strategy.run(replica_fn, args=args)
-    return strategy.run(lambda *a: _accumulate(replica_fn, a, rounds), args=args)
+    fn = replica_fn if rounds == 1 else (lambda *a: _accumulate(replica_fn, a, rounds))
+    if jit_compile:
+        fn = tf.function(fn, jit_compile=True)
+    return strategy.run(fn, args=args)
 
 
 def _slice_round(value, i, rounds):

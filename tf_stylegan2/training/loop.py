@@ -156,6 +156,16 @@ def _train(args, log, detectors=None):
     return run_dir
 
 
+def precision_line(opts, precision):
+    """One log line: what computes in which dtype."""
+    if precision == "fp32":
+        return "Precision: float32 throughout" + (" (auto on a CPU: bfloat16 trains slower here)"
+                                                  if opts.get("num_fp16_res") else "")
+    return "Mixed precision: the %d highest resolutions of G and D in %s, conv_clamp %s" % (
+        opts["num_fp16_res"], {"fp16": "float16", "bf16": "bfloat16"}[precision],
+        opts["D_kwargs"].get("conv_clamp") or 256)
+
+
 def build_networks(opts):
     """Fresh `Networks(G, D, G_ema)` from the options' configs; G_ema starts as a copy of G."""
     G = Generator.from_config(dict(opts["G_kwargs"], name="G"))
@@ -211,6 +221,7 @@ def run(opts, run_dir, networks=None, checkpoint=None, log=None, detectors=None)
     pipe = _augment_pipe(opts)
     trainer = Trainer(G, D, G_ema, opts, labels=ds.labels if tso["use_labels"] else None, augment_pipe=pipe,
                       seed=seed)
+    log(precision_line(opts, trainer.precision) + (", XLA-compiled phases" if trainer.xla else ""))
     meta = dict(cur_nimg=0, cur_tick=0, batch_idx=0, total_sec=0.0, data_position=[0, 0], ada_signs=[0.0, 0.0])
     if checkpoint is not None:
         meta.update(checkpoints.load(checkpoint, trainer.state_variables()))

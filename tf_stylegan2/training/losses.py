@@ -34,15 +34,16 @@ def g_nonsaturating(D, fake_img, c=None):
     return tf.nn.softplus(-_logits(D, fake_img, c))
 
 
-def path_lengths(G, ws, pl_noise, noise_mode="random", noise=None):
+def path_lengths(G, ws, pl_noise, noise_mode="random", noise=None, precision="fp32"):
     """Path lengths `sqrt(mean over layers of sum over w of g^2)` -> `[N]`, where
     `g = d sum(G.synthesis(ws) * pl_noise) / d ws` for `ws [N, num_ws, w_dim]` and
     `pl_noise [N, H, W, C]` (the training loop draws it as `randn / sqrt(H * W)`).
-    `noise`: optional per-layer noise override of `G.synthesis` (a training loop's own RNG draws)."""
+    `noise`: optional per-layer noise override of `G.synthesis` (a training loop's own RNG draws);
+    `precision`: that of `G.synthesis` (mixed-precision training)."""
     ws = tf.convert_to_tensor(ws, tf.float32)
     with tf.GradientTape() as tape:
         tape.watch(ws)
-        img = G.synthesis(ws, noise_mode=noise_mode, noise=noise)
+        img = G.synthesis(ws, noise_mode=noise_mode, noise=noise, precision=precision)
         projected = tf.reduce_sum(img * tf.convert_to_tensor(pl_noise, tf.float32))
     grads = tape.gradient(projected, ws)
     return tf.sqrt(tf.reduce_mean(tf.reduce_sum(tf.square(grads), axis=2), axis=1))

@@ -7,7 +7,9 @@ The options dict is the single description of a run: the loop reads nothing else
 
 import math
 
-from tf_stylegan2.networks.common import channels_rule
+import tensorflow as tf
+
+from tf_stylegan2.networks.common import NUM_REDUCED_PRECISION_RES, PRECISIONS, channels_rule
 
 # ADA train.py presets (spec §12.3). -1: computed by `auto` from the resolution and GPU count.
 CFG_SPECS = {
@@ -33,6 +35,10 @@ ADA_DEFAULTS = dict(ada_target=0.6, ada_interval=4, ada_kimg=500, ada_kimg_resum
 LOSS_DEFAULTS = dict(pl_weight=2.0, pl_decay=0.01, pl_batch_shrink=2, style_mixing_prob=0.9, G_reg_interval=4,
                      D_reg_interval=16)
 ADAM_BETAS, ADAM_EPS = (0.0, 0.99), 1e-8
+# Mixed precision (spec §12.3): every ADA preset computes its 4 highest resolutions below float32
+# with conv_clamp 256; NVIDIA's TF1 configs (and --fp32) compute in float32 without a clamp.
+MIXED_CONV_CLAMP = 256
+PRECISION_CHOICES = ("auto",) + tuple(sorted(PRECISIONS))
 
 
 class OptionsError(ValueError):
@@ -64,13 +70,14 @@ def preset(name, resolution, gpus):
 
 
 def network_kwargs(spec, resolution, channels, label_dim, cbase=None, cmax=512, map_layers=None, mbstd_group=None,
-                   batch_gpu=None, tf1=False, d_architecture="resnet", z_dim=512, w_dim=512):
+                   batch_gpu=None, tf1=False, d_architecture="resnet", z_dim=512, w_dim=512, conv_clamp=None):
     """-> (G config for `Generator.from_config`, D kwargs for `Discriminator`).
 
     ADA's `channel_base` (`cbase`, default `fmaps * 32768`) is twice the TF1 `fmap_base` of our
     networks (`channels = min(channel_base // res, cmax)`). TF1 configs label G by `LabelConcat`
     and D by its one-hot output; ADA configs embed the label (G) and project it (D: 8 mapping layers,
-    lr multiplier 0.01, `cmap_dim` = the 4x4 channels), as ADA's networks do.
+    lr multiplier 0.01, `cmap_dim` = the 4x4 channels), as ADA's networks do. `conv_clamp` goes to
+    G's synthesis and to D (256 for mixed precision).
     """
     channel_base = int(cbase if cbase is not None else spec["fmaps"] * 32768)
     fmap_base = channel_base // 2
@@ -81,13 +88,13 @@ def network_kwargs(spec, resolution, channels, label_dim, cbase=None, cmax=512, 
                    lr_multiplier=0.01, activation="lrelu", normalize_latents=True,
                    label_mode="concat" if tf1 else "embed", w_avg_beta=0.995, name="mapping")
     synthesis = dict(w_dim=w_dim, img_resolution=resolution, img_channels=channels, fmap_base=fmap_base, fmap_max=cmax,
-                     architecture="skip", resample_filter=[1, 3, 3, 1], name="synthesis")
+                     architecture="skip", resample_filter=[1, 3, 3, 1], conv_clamp=conv_clamp, name="synthesis")
     group = int(mbstd_group if mbstd_group is not None else spec["mbstd"])
     if batch_gpu is not None:
         group = min(group, batch_gpu)
     D = dict(c_dim=label_dim, img_resolution=resolution, img_channels=channels, architecture=d_architecture,
              fmap_base=fmap_base, fmap_max=cmax, mbstd_group_size=group,
-             mbstd_num_features=1, resample_filter=[1, 3, 3, 1])
+             mbstd_num_features=1, resample_filter=[1, 3, 3, 1], conv_clamp=conv_clamp)
     if label_dim and not tf1:
         D.update(label_mode="projection", cmap_dim=nf(1), mapping_layers=8, mapping_lr_multiplier=0.01)
     return dict(mapping=mapping, synthesis=synthesis, name="G"), D
@@ -139,7 +146,8 @@ def training_options(args, dataset):
       args: dict of the parsed flags (None = not given): data, cfg, config, gpus, kimg, batch, snap,
         tick, seed, metrics (list), batch_gpu (per-replica rounds; default batch // gpus), cond, mirror, cbase, cmax, map,
         z_dim, w_dim (latent and style sizes, default 512), glr, dlr, mbstd_group, gamma,
-        aug, p, target, augpipe, resume (a network source, not a run dir), freezed.
+        aug, p, target, augpipe, resume (a network source, not a run dir), freezed, fp32 (bool),
+        precision (one of `PRECISION_CHOICES`, default auto), xla (bool).
       dataset: an open dataset (name, resolution, num_channels, label_dim, num_images).
     Raises:
       OptionsError: a bad combination or value.
@@ -172,10 +180,11 @@ def training_options(args, dataset):
     _check(z_dim >= 1 and w_dim >= 1, "--z-dim and --w-dim must be >= 1")
     group = args.get("mbstd_group")
     _check(group is None or group >= 1, "--mbstd-group must be >= 1")
+    mixed = _mixed_precision_options(args, tf1)
     G_kwargs, D_kwargs = network_kwargs(spec, res, dataset.num_channels, label_dim, cbase=args.get("cbase"), cmax=cmax,
                                         map_layers=args.get("map"), mbstd_group=group, batch_gpu=batch_gpu, tf1=tf1,
                                         d_architecture="orig" if cfg_name == "cifar" else "resnet", z_dim=z_dim,
-                                        w_dim=w_dim)
+                                        w_dim=w_dim, conv_clamp=mixed["conv_clamp"])
     if D_kwargs["mbstd_group_size"] > 1:
         _check(batch_gpu % D_kwargs["mbstd_group_size"] == 0, "the per-GPU batch (%d) must be divisible by the "
                "minibatch-stddev group (%d): change --batch or --mbstd-group" % (batch_gpu, D_kwargs["mbstd_group_size"]))
@@ -210,9 +219,44 @@ def training_options(args, dataset):
         loss_kwargs=loss, total_kimg=kimg, batch_size=batch, batch_gpu=batch_gpu,
         ema_kimg=spec["ema"],
         ema_rampup=None if resume else spec["ramp"], resume_pkl=resume, freezed=freezed, cfg=cfg_name, tf1=tf1,
-        **augment)
+        num_fp16_res=mixed["num_fp16_res"], precision=mixed["precision"], xla=bool(args.get("xla")), **augment)
     opts["desc"] = run_desc(args, cfg_name, dataset.name, gpus, spec)
     return opts
+
+
+def _mixed_precision_options(args, tf1):
+    """--fp32/--precision -> num_fp16_res, precision (the request) and conv_clamp.
+
+    ADA presets: the 4 highest resolutions of G and D below float32 (`precision` "auto" picks the
+    dtype on the machine that trains: see `compute_precision`) with conv_clamp 256. TF1 configs
+    and --fp32: float32 throughout, no clamp. An explicit --precision=fp16/bf16 turns mixed
+    precision on for a TF1 config too.
+    """
+    precision = args.get("precision") or "auto"
+    _check(precision in PRECISION_CHOICES, "--precision must be one of %s, got %r"
+           % (", ".join(PRECISION_CHOICES), precision))
+    _check(not (args.get("fp32") and precision not in ("auto", "fp32")), "--fp32 and --precision=%s contradict each "
+           "other" % precision)
+    fp32 = bool(args.get("fp32")) or precision == "fp32" or (tf1 and precision == "auto")
+    if fp32:
+        return dict(num_fp16_res=0, precision="fp32", conv_clamp=None)
+    return dict(num_fp16_res=NUM_REDUCED_PRECISION_RES, precision=precision, conv_clamp=MIXED_CONV_CLAMP)
+
+
+def compute_precision(opts):
+    """The dtype name ("fp32", "fp16" or "bf16") the options' reduced-precision blocks compute in
+    on this machine. "auto": float16 on GPUs, bfloat16 on TPUs, float32 on CPUs (bfloat16 trained
+    1.8x slower than float32 on an AVX512-BF16 CPU: see benchmarks/bench_training.py)."""
+    if not opts.get("num_fp16_res"):
+        return "fp32"
+    precision = opts.get("precision", "auto")
+    if precision != "auto":
+        return precision
+    if tf.config.list_logical_devices("GPU"):
+        return "fp16"
+    if tf.config.list_logical_devices("TPU"):
+        return "bf16"
+    return "fp32"
 
 
 def _augment_options(args):

@@ -4,12 +4,19 @@ compiled `tf.function` reused every step (spec §10, §12.2).
 Every phase runs its per-replica part with `tf.distribute.get_strategy().run`, reduces gradients
 (mean) and statistics (sum) across replicas, and updates variables in the cross-replica context,
 so the same code serves the default strategy and `MirroredStrategy`.
+
+Mixed precision (StyleGAN2-ADA's `num_fp16_res`): G's synthesis and D compute their 4 highest
+resolutions in float16 or bfloat16 (`options.compute_precision`); variables, gradients, Adam
+state and G_ema stay float32, and Adam sanitises the gradients as ADA does (no loss scaling: the
+clamp at 256 keeps float16 activations finite). With `xla`, each phase's per-replica part is
+compiled by XLA (`jit_compile`; the custom ops give way to the reference ops there).
 """
 
 import numpy as np
 import tensorflow as tf
 
 from tf_stylegan2.training import distribute, losses
+from tf_stylegan2.training import options as options_lib
 from tf_stylegan2.training.adam import Adam
 
 STAT_KEYS = ("Loss/scores/fake", "Loss/signs/fake", "Loss/G/loss", "Loss/pl_penalty", "Loss/G/reg",
@@ -31,14 +38,14 @@ def frozen_d_layers(D, freezed):
 
 
 class _RecordingD:
-    """`D(augment(img), c)` that remembers its logits per input tensor (for the score statistics);
-    the augmentations draw from `rng`."""
+    """`D(augment(img), c)` in `precision` that remembers its logits per input tensor (for the score
+    statistics); the augmentations draw from `rng`."""
 
-    def __init__(self, D, augment, rng):
-        self.D, self.augment, self.rng, self.logits = D, augment, rng, {}
+    def __init__(self, D, augment, rng, precision):
+        self.D, self.augment, self.rng, self.precision, self.logits = D, augment, rng, precision, {}
 
     def __call__(self, img, c=None):
-        logits = self.D(self.augment(img, self.rng) if self.augment is not None else img, c)
+        logits = self.D(self.augment(img, self.rng) if self.augment is not None else img, c, precision=self.precision)
         self.logits[img.ref()] = logits[:, 0]
         return logits
 
@@ -48,13 +55,16 @@ class Trainer:
 
     Args:
       G, D, G_ema: `Generator`, `Discriminator`, `Generator` (same config as G).
-      options: the training options dict (`loss_kwargs`, `G_opt_kwargs`, `D_opt_kwargs`, `batch_gpu`, `freezed`).
+      options: the training options dict (`loss_kwargs`, `G_opt_kwargs`, `D_opt_kwargs`, `batch_gpu`, `freezed`,
+        `num_fp16_res` and `precision`, `xla`).
       labels: float32 `[num_images, label_dim]` to draw the fakes' labels from, or None (unconditional).
       augment_pipe: an `augment.AugmentPipe` or None.
       seed: seed of the training RNG (`tf.random.Generator`): latents, labels, noise, style mixing,
         path-length projections and augmentations all draw from it, so a restored RNG state continues
         the exact random sequence.
     Each phase returns `{stat key: float32 [3]}` (see `stat`), summed over replicas.
+    Attributes: `precision`, the dtype name of the reduced-precision blocks ("fp32" without mixed
+    precision), `xla`.
     """
 
     def __init__(self, G, D, G_ema, options, labels=None, augment_pipe=None, seed=0):
@@ -64,6 +74,8 @@ class Trainer:
         self.rounds = distribute.accumulation_rounds(int(options.get("batch_size", self.batch)), self.batch,
                                                      tf.distribute.get_strategy().num_replicas_in_sync)
         self.augment_pipe = augment_pipe
+        self.precision = options_lib.compute_precision(options)
+        self.xla = bool(options.get("xla"))
         self.labels = None if labels is None or G.c_dim == 0 else tf.constant(labels, tf.float32)
         frozen = {id(v) for layer in frozen_d_layers(D, int(options.get("freezed") or 0)) for v in layer.weights}
         self.G_vars = list(G.trainable_weights)
@@ -128,7 +140,7 @@ class Trainer:
     def _generate(self, n, c):
         z = self.rng.normal([n, self.G.z_dim])
         ws, w_mean = self._mapping(z, c)
-        return self.G.synthesis(ws, noise=self._noise(n)), w_mean
+        return self.G.synthesis(ws, noise=self._noise(n), precision=self.precision), w_mean
 
     # --- cross-replica helpers --------------------------------------------------------------------
 
@@ -137,6 +149,14 @@ class Trainer:
         grads = distribute.reduce(tf.distribute.ReduceOp.MEAN, per_replica_grads)
         stats = distribute.reduce(tf.distribute.ReduceOp.SUM, per_replica_stats)
         return grads, stats
+
+    @staticmethod
+    def _step(opt, grads):
+        """One Adam step in which every trainable variable takes part, as in ADA (whose regularisation
+        phases add `logits * 0` to connect them all): a gradient that does not reach a variable is
+        zero. (R1 reaches D's 4x4 biases only through lrelu slopes: zero with the reference ops,
+        disconnected (None) through the custom op's first-order-only gradient of the slope.)"""
+        opt.apply([tf.zeros_like(v) if g is None else g for g, v in zip(grads, opt.variables_to_train)])
 
     def _update_w_avg(self, per_replica_w_mean):
         w_mean = tf.distribute.get_strategy().reduce(tf.distribute.ReduceOp.MEAN, per_replica_w_mean, axis=None)
@@ -148,7 +168,7 @@ class Trainer:
     def _g_main(self):
         def replica_fn():
             c = self._labels(self.batch)
-            D = _RecordingD(self.D, self.augment_pipe, self.rng)
+            D = _RecordingD(self.D, self.augment_pipe, self.rng, self.precision)
             with tf.GradientTape() as tape:
                 img, w_mean = self._generate(self.batch, c)
                 loss = losses.g_nonsaturating(D, img, c)
@@ -159,9 +179,9 @@ class Trainer:
                      "Loss/G/loss": stat(loss)}
             return grads, stats, w_mean
 
-        grads, stats, w_mean = distribute.run(replica_fn, rounds=self.rounds)
+        grads, stats, w_mean = distribute.run(replica_fn, rounds=self.rounds, jit_compile=self.xla)
         grads, stats = self._reduce(grads, stats)
-        self.opt_G.apply(grads)
+        self._step(self.opt_G, grads)
         self._update_w_avg(w_mean)
         return stats
 
@@ -177,7 +197,7 @@ class Trainer:
             pl_noise = self.rng.normal([n, res, res, channels]) / np.sqrt(res * res)
             with tf.GradientTape() as tape:
                 ws, w_mean = self._mapping(z, c)
-                lengths = losses.path_lengths(self.G, ws, pl_noise, noise=self._noise(n))
+                lengths = losses.path_lengths(self.G, ws, pl_noise, noise=self._noise(n), precision=self.precision)
                 batch_mean = distribute.replica_mean(tf.reduce_mean(lengths))  # pl_mean is global
                 pl_mean = self.pl_mean + k["pl_decay"] * (batch_mean - self.pl_mean)
                 penalty = tf.square(lengths - pl_mean)
@@ -188,9 +208,9 @@ class Trainer:
             return grads, stats, w_mean, pl_mean
 
         strategy = tf.distribute.get_strategy()
-        grads, stats, w_mean, pl_mean = distribute.run(replica_fn, rounds=self.rounds)
+        grads, stats, w_mean, pl_mean = distribute.run(replica_fn, rounds=self.rounds, jit_compile=self.xla)
         grads, stats = self._reduce(grads, stats)
-        self.opt_G.apply(grads)
+        self._step(self.opt_G, grads)
         self._update_w_avg(w_mean)
         self.pl_mean.assign(strategy.reduce(tf.distribute.ReduceOp.MEAN, pl_mean, axis=None))
         return stats
@@ -200,7 +220,7 @@ class Trainer:
         def replica_fn(real_img, real_c):
             fake_img, w_mean = self._generate(self.batch, real_c)
             fake_img = tf.stop_gradient(fake_img)
-            D = _RecordingD(self.D, self.augment_pipe, self.rng)
+            D = _RecordingD(self.D, self.augment_pipe, self.rng, self.precision)
             with tf.GradientTape() as tape:
                 loss = losses.d_logistic(D, real_img, fake_img, real_c)
                 total = tf.reduce_mean(loss)
@@ -210,9 +230,10 @@ class Trainer:
                      "Loss/scores/real": stat(real), "Loss/signs/real": stat(tf.sign(real)), "Loss/D/loss": stat(loss)}
             return grads, stats, w_mean
 
-        grads, stats, w_mean = distribute.run(replica_fn, args=(real_img, real_c), rounds=self.rounds)
+        grads, stats, w_mean = distribute.run(replica_fn, args=(real_img, real_c), rounds=self.rounds,
+                                               jit_compile=self.xla)
         grads, stats = self._reduce(grads, stats)
-        self.opt_D.apply(grads)
+        self._step(self.opt_D, grads)
         self._update_w_avg(w_mean)
         return stats
 
@@ -220,7 +241,7 @@ class Trainer:
         k = self.loss_kwargs
 
         def replica_fn(real_img, real_c):
-            D = _RecordingD(self.D, self.augment_pipe, self.rng)
+            D = _RecordingD(self.D, self.augment_pipe, self.rng, self.precision)
             with tf.GradientTape() as tape:
                 penalty = losses.r1_penalty(D, real_img, real_c)
                 loss = penalty * (k["r1_gamma"] / 2)
@@ -231,9 +252,10 @@ class Trainer:
                      "Loss/r1_penalty": stat(penalty), "Loss/D/reg": stat(loss)}
             return grads, stats
 
-        grads, stats = distribute.run(replica_fn, args=(real_img, real_c), rounds=self.rounds)
+        grads, stats = distribute.run(replica_fn, args=(real_img, real_c), rounds=self.rounds,
+                                               jit_compile=self.xla)
         grads, stats = self._reduce(grads, stats)
-        self.opt_D.apply(grads)
+        self._step(self.opt_D, grads)
         return stats
 
     def _update_ema(self, beta):
