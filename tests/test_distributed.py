@@ -206,6 +206,22 @@ def test_gradient_accumulation_equals_one_round():
     np.testing.assert_allclose(thrice[2].numpy(), once[2].numpy(), rtol=1e-6, atol=1e-7)
 
 
+def test_presets_accumulate_their_per_gpu_batch_like_ada():
+    """Without --batch a fixed preset keeps its per-GPU batch (mb // ref_gpus) and fewer devices
+    accumulate; with --batch (or the auto preset) the batch is split over the devices."""
+    from types import SimpleNamespace
+    from tf_stylegan2.training import options
+
+    data = SimpleNamespace(name="x", resolution=256, num_channels=3, label_dim=0, num_images=100)
+    cases = [(dict(cfg="paper256"), (64, 8)), (dict(cfg="paper256", gpus=2), (64, 8)),
+             (dict(cfg="stylegan2", gpus=16), (32, 2)), (dict(config="config-f"), (32, 4)),
+             (dict(cfg="paper256", batch=16), (16, 16)), (dict(cfg="auto", gpus=2), (32, 16)),
+             (dict(cfg="paper256", batch_gpu=16), (64, 16))]
+    for args, expected in cases:
+        opts = options.training_options(dict(data="x", metrics=[], **args), data)
+        assert (opts["batch_size"], opts["batch_gpu"]) == expected, args
+
+
 def test_accumulated_training_step_is_finite(step_results):
     """--batch-gpu=2 on one replica (2 rounds): the whole global batch is counted, values finite."""
     rounds = step_results["rounds"]

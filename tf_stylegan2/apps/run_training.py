@@ -24,7 +24,8 @@ def define_flags():
     flags.DEFINE_float("kimg", None, "Training length in thousands of images (alias --total-kimg)", **_ARGS)
     flags.DEFINE_integer("batch", None, "Total batch size (default: from --cfg)", **_ARGS)
     flags.DEFINE_integer("batch_gpu", None, "Images per device and round: a smaller value accumulates gradients "
-                         "(default: --batch over the devices)", **_ARGS)
+                         "(default: the preset's per-GPU batch, e.g. 8 for paper256 and 4 for config-f; --batch over the devices "
+                         "when --batch is given)", **_ARGS)
     flags.DEFINE_integer("snap", None, "Snapshot interval in ticks (default 50; 10 with --config)", **_ARGS)
     flags.DEFINE_float("tick", None, "Progress tick length in kimg (default 4)", **_ARGS)
     flags.DEFINE_integer("seed", 0, "Random seed", **_ARGS)

@@ -144,7 +144,8 @@ def training_options(args, dataset):
 
     Args:
       args: dict of the parsed flags (None = not given): data, cfg, config, gpus, kimg, batch, snap,
-        tick, seed, metrics (list), batch_gpu (per-replica rounds; default batch // gpus), cond, mirror, cbase, cmax, map,
+        tick, seed, metrics (list), batch_gpu (per-replica rounds; default the preset's
+        mb // ref_gpus, or batch // gpus with --batch), cond, mirror, cbase, cmax, map,
         z_dim, w_dim (latent and style sizes, default 512), glr, dlr, mbstd_group, gamma,
         aug, p, target, augpipe, resume (a network source, not a run dir), freezed, fp32 (bool),
         precision (one of `PRECISION_CHOICES`, default auto), xla (bool).
@@ -165,7 +166,12 @@ def training_options(args, dataset):
     batch = int(args["batch"]) if args.get("batch") is not None else spec["mb"]
     _check(batch >= 1 and batch % gpus == 0, "--batch must be >= 1 and divisible by --gpus (%d), got %d"
            % (gpus, batch))
-    batch_gpu = int(args["batch_gpu"]) if args.get("batch_gpu") else batch // gpus
+    if args.get("batch_gpu"):
+        batch_gpu = int(args["batch_gpu"])
+    elif args.get("batch") is None:  # the preset's per-GPU batch: fewer GPUs than ref_gpus accumulate
+        batch_gpu = min(spec["mb"] // spec["ref_gpus"], batch // gpus)
+    else:
+        batch_gpu = batch // gpus
     _check(batch_gpu >= 1 and (batch // gpus) % batch_gpu == 0, "--batch-gpu must divide the per-device batch (%d), "
            "got %d" % (batch // gpus, batch_gpu))
     gamma = float(args["gamma"]) if args.get("gamma") is not None else spec["gamma"]
