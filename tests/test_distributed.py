@@ -206,9 +206,10 @@ def test_gradient_accumulation_equals_one_round():
     np.testing.assert_allclose(thrice[2].numpy(), once[2].numpy(), rtol=1e-6, atol=1e-7)
 
 
-def test_presets_accumulate_their_per_gpu_batch_like_ada():
+def test_preset_batch_and_augment_defaults_follow_the_originals():
     """Without --batch a fixed preset keeps its per-GPU batch (mb // ref_gpus) and fewer devices
-    accumulate; with --batch (or the auto preset) the batch is split over the devices."""
+    accumulate; with --batch (or the auto preset) the batch is split over the devices. The TF1
+    --config presets train without augmentation, the ADA --cfg presets with ADA."""
     from types import SimpleNamespace
     from tf_stylegan2.training import options
 
@@ -220,6 +221,7 @@ def test_presets_accumulate_their_per_gpu_batch_like_ada():
     for args, expected in cases:
         opts = options.training_options(dict(data="x", metrics=[], **args), data)
         assert (opts["batch_size"], opts["batch_gpu"]) == expected, args
+        assert opts["aug"] == ("noaug" if "config" in args else "ada"), args
 
 
 def test_accumulated_training_step_is_finite(step_results):

@@ -43,7 +43,7 @@ def define_flags():
     flags.DEFINE_float("glr", None, "G learning rate (default: from --cfg)", **_ARGS)
     flags.DEFINE_float("dlr", None, "D learning rate (default: from --cfg)", **_ARGS)
     flags.DEFINE_integer("mbstd_group", None, "Minibatch-stddev group size (default: from --cfg)", **_ARGS)
-    flags.DEFINE_string("aug", None, "Augmentation: noaug, ada (default) or fixed", **_ARGS)
+    flags.DEFINE_string("aug", None, "Augmentation: noaug, ada or fixed (default ada; noaug with --config)", **_ARGS)
     flags.DEFINE_float("p", None, "Augmentation probability for --aug=fixed", **_ARGS)
     flags.DEFINE_float("target", None, "ADA target value for --aug=ada (default 0.6)", **_ARGS)
     flags.DEFINE_string("augpipe", None, "Augmentation pipeline: %s (default bgc)" % ", ".join(

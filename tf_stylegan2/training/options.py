@@ -208,7 +208,7 @@ def training_options(args, dataset):
     freezed = int(args.get("freezed") or 0)
     _check(freezed >= 0, "--freezed must be >= 0, got %d" % freezed)
 
-    augment = _augment_options(args)
+    augment = _augment_options(args, tf1)
     resume = args.get("resume") or None
     if resume:
         augment["ada_kimg"] = ADA_DEFAULTS["ada_kimg_resume"]
@@ -265,9 +265,10 @@ def compute_precision(opts):
     return "fp32"
 
 
-def _augment_options(args):
-    """--aug/--p/--target/--augpipe -> ada_target, augment_p, augment_kwargs, ada_kimg, ada_interval (spec §12.2)."""
-    aug = args.get("aug") or "ada"
+def _augment_options(args, tf1):
+    """--aug/--p/--target/--augpipe -> ada_target, augment_p, augment_kwargs, ada_kimg, ada_interval (spec §12.2).
+    Default: ADA for the --cfg presets, none for the TF1 --config ones (NVIDIA's TF1 code has no augmentation)."""
+    aug = args.get("aug") or ("noaug" if tf1 else "ada")
     _check(aug in AUG_MODES, "--aug must be one of %s, got %r" % (", ".join(AUG_MODES), aug))
     out = dict(aug=aug, ada_target=None, augment_p=0.0, augment_kwargs=None, ada_kimg=ADA_DEFAULTS["ada_kimg"],
                ada_interval=ADA_DEFAULTS["ada_interval"])
