@@ -21,7 +21,7 @@ fi
 RUN="$(ls -d "$WORK"/runs/*-emoji32-* 2>/dev/null | tail -n 1 || true)"
 python run_training.py --data="$DATA" --outdir="$WORK/runs" ${RUN:+--resume="$RUN"} \
     --cfg=auto --cbase=4096 --cmax=96 --map=2 --z-dim=128 --w-dim=128 --batch=32 \
-    --kimg="$KIMG" --tick=2 --snap=5 --metrics=none --aug=ada --mirror=1 --seed=0
+    --kimg="$KIMG" --tick=2 --snap=5 --metrics=none --aug=ada --mirror=1 --seed=0 --fp32
 RUN="$(ls -d "$WORK"/runs/*-emoji32-* | tail -n 1)"
 
 PYTHONPATH=. python scripts/pixel_fd_curve.py --run="$RUN" --data="$DATA" --every=4

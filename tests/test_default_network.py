@@ -59,10 +59,14 @@ def test_style_mixing_takes_layout_from_rows_and_colour_from_columns(G):
     assert colour_col < 0.7 * colour_row, (colour_col, colour_row)
 
 
-def test_run_generator_needs_no_network_flag(tmp_path):
-    r = subprocess.run([sys.executable, os.path.join(ROOT, "run_generator.py"), "generate-images", "--seeds=0-1",
-                        "--result-dir", str(tmp_path)], capture_output=True, text=True, timeout=300)
+def test_readme_quick_start_needs_no_network_flag(tmp_path):
+    """The README's quick-start command, as written there: the default network, 5 x 4 mixes."""
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "run_generator.py"), "style-mixing-example",
+                        "--row-seeds=85,100,75,458,1500", "--col-seeds=55,821,1789,293", "--col-styles=4-7",
+                        "--truncation-psi=1.0"], cwd=str(tmp_path), capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
-    (run_dir,) = os.listdir(tmp_path)
-    for seed in (0, 1):
-        assert Image.open(tmp_path / run_dir / ("seed%04d.png" % seed)).size == (32, 32)
+    out = tmp_path / "results" / "00000-style-mixing-example"
+    assert Image.open(out / "grid.png").size == (32 * 5, 32 * 6)
+    tiles = [np.asarray(Image.open(out / ("%d-%d.png" % (row, col))))
+             for row in (85, 100, 75, 458, 1500) for col in (55, 821, 1789, 293)]
+    assert all(t.shape == (32, 32, 3) for t in tiles) and len({t.tobytes() for t in tiles}) == 20

@@ -26,7 +26,7 @@ DATASET = SimpleNamespace(name="tiny", resolution=RES, num_channels=3, label_dim
 MINIBATCHES = 4
 REDUCED = ("bf16", "fp16")
 
-# Documented bounds (README "Mixed precision"), measured on this CPU (max over the 4 minibatches and
+# Documented bounds (README, Training > Scale > Mixed precision), measured on this CPU (max over the 4 minibatches and
 # every loss statistic; G_ema images after the 4 minibatches, [-1, 1] units):
 #   loss means: bf16 0.014, fp16 0.012 from fp32 (the first Adam step moves every weight by about lr
 #   whatever its gradient's size, so round-off in tiny gradients changes the trajectory at once);

@@ -317,10 +317,10 @@ def _subprocess(args, cwd):
                           capture_output=True, text=True, timeout=600)
 
 
-def test_readme_quick_start_subprocess(tmp_path, impl):
-    """The README's command; its seeds include the reference `mix_*` seeds and the default
-    col-styles are `mix_col_styles`, so those tiles (and the diagonal of seeds NVIDIA rendered)
-    are checked against NVIDIA's images."""
+def test_style_mixing_subprocess_matches_nvidia(tmp_path, impl):
+    """The README's style-mixing seeds on the public fixture with the default col-styles: they
+    include the reference `mix_*` seeds and `mix_col_styles`, so those tiles (and the diagonal of
+    seeds NVIDIA rendered) are checked against NVIDIA's images."""
     ref = load_reference("public")
     proc = _subprocess(["style-mixing-example", "--network=" + fixture_path("public"),
                         "--row-seeds=85,100,75,458,1500", "--col-seeds=55,821,1789,293", "--truncation-psi=1.0"],
