@@ -26,6 +26,7 @@ from tf_stylegan2.training.data import BatchStream
 from tf_stylegan2.training.trainer import Trainer
 
 from conftest import fixture_path
+from test_metrics_standins import write_standin_inception
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--cbase=512", "--cmax=64", "--map=2", "--batch=8", "--gamma=1", "--metrics=none", "--seed=0"]
@@ -215,24 +216,14 @@ def test_batch_stream_position_resumes_across_chunks(disk_data):
     assert not np.array_equal(seen[3], seen[4])
 
 
-class PixelDetector:
-    """A stand-in for Inception in `metrics.calc_metric`: 2x2-pooled pixels as features."""
-    key = "test-pixels-pool2"
-
-    def features(self, images):
-        return metrics.pixel_features(images, size=np.shape(images)[1] // 2).astype(np.float32)
-
-    probabilities = features
-
-
 def test_finetune_official_pickle_with_freezed_and_metrics(disk_data, tmp_path, monkeypatch):
     """--resume=<official 16 px pickle>: the pickle's architecture, its weights as the start, Freeze-D;
     --metrics after each snapshot (metric-<name>.jsonl, log, TensorBoard)."""
     monkeypatch.setenv("TF_STYLEGAN2_CACHE", str(tmp_path / "cache"))
     start = sg.load_network(fixture_path("orig"))
     run_dir = loop.train(dict(TINY_ARGS, data=disk_data, outdir=str(tmp_path), resume=fixture_path("orig"),
-                              freezed=2, kimg=0.04, tick=1, snap=1, aug="noaug", metrics=["fid200_full"]),
-                         detectors=dict(inception=PixelDetector()))
+                              freezed=2, kimg=0.04, tick=1, snap=1, aug="noaug", metrics=["fid200_full"],
+                              inception=write_standin_inception(tmp_path)))
     lines = [json.loads(line) for line in open(os.path.join(run_dir, "metric-fid200_full.jsonl"))]
     assert [line["snapshot_pkl"] for line in lines] == ["network-snapshot-000000.pkl"] * 2  # ticks 0 and 1
     assert all(np.isfinite(line["results"]["fid200_full"]) and line["results"]["fid200_full"] > 0 for line in lines)
@@ -274,6 +265,7 @@ def test_bad_inputs_one_line_errors(disk_data, tmp_path):
         (dict(data=disk_data, outdir=str(afile)), "is not a directory"),
         (dict(data=disk_data, aug="noaug", augpipe="bgc"), "--augpipe cannot be given with --aug=noaug"),
         (dict(data=disk_data, batch=6), "divisible by the minibatch-stddev group"),
+        (dict(data=disk_data, metrics=["fid10_full"], inception=str(tmp_path / "missing.pb")), "missing.pb' not found"),
     ]
     for args, message in cases:
         with pytest.raises(ValueError) as e:

@@ -53,6 +53,10 @@ def define_flags():
                          "where bfloat16 trains slower; conv_clamp 256; float32 for the TF1 --config presets)", **_ARGS)
     flags.DEFINE_enum("precision", "auto", list(options.PRECISION_CHOICES), "dtype of the mixed-precision blocks "
                       "(auto: see --fp32; fp16/bf16 also turn mixed precision on for --config; fp32 = --fp32)", **_ARGS)
+    flags.DEFINE_string("inception", None, "Inception graph for FID/KID/IS: classify_image_graph_def.pb or "
+                        "inception-2015-12-05.tgz (default: downloaded once into the network cache)", **_ARGS)
+    flags.DEFINE_string("vgg16", None, "VGG16 weights for PR/PPL: a Keras weights file (default: Keras's imagenet "
+                        "download)", **_ARGS)
     flags.DEFINE_boolean("xla", False, "Compile each training phase with XLA (jit_compile; off by default: on CPU "
                          "oneDNN's convolutions are faster)", **_ARGS)
     # TF1 run_training.py
@@ -108,7 +112,8 @@ def args_from_flags():
         seed=FLAGS.seed, resume=FLAGS.resume, freezed=FLAGS.freezed, cond=FLAGS.cond, mirror=mirror,
         cbase=FLAGS.cbase, cmax=FLAGS.cmax, map=FLAGS.map, z_dim=FLAGS.z_dim, w_dim=FLAGS.w_dim, glr=FLAGS.glr, dlr=FLAGS.dlr,
         mbstd_group=FLAGS.mbstd_group, gamma=FLAGS.gamma, aug=FLAGS.aug, p=FLAGS.p, target=FLAGS.target,
-        augpipe=FLAGS.augpipe, fp32=FLAGS.fp32, precision=FLAGS.precision, xla=FLAGS.xla, metrics=_metrics())
+        augpipe=FLAGS.augpipe, fp32=FLAGS.fp32, precision=FLAGS.precision, xla=FLAGS.xla, metrics=_metrics(),
+        inception=FLAGS.inception, vgg16=FLAGS.vgg16)
 
 
 def train():

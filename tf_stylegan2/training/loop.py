@@ -101,9 +101,10 @@ def _load_resume_networks(source, ds, cond):
     return nets
 
 
-def train(args, log=None, detectors=None):
+def train(args, log=None):
     """Start or continue a run from command-line values (see `options.training_options` for `args`;
-    `args["resume"]` may be a run directory: continue it in place), on the devices of `args["gpus"]`
+    `args["resume"]` may be a run directory: continue it in place; `args["inception"]`, `args["vgg16"]`:
+    the metric detectors' files, see `metric_detectors`), on the devices of `args["gpus"]`
     and the cluster of `TF_CONFIG` (`distribute.make_strategy`; call before TensorFlow runs anything
     for a cluster).
 
@@ -112,10 +113,10 @@ def train(args, log=None, detectors=None):
     """
     strategy = distribute.make_strategy(args.get("gpus"))
     with strategy.scope():
-        return _train(dict(args, gpus=strategy.num_replicas_in_sync), log, detectors)
+        return _train(dict(args, gpus=strategy.num_replicas_in_sync), log)
 
 
-def _train(args, log, detectors=None):
+def _train(args, log):
     resume = args.get("resume")
     if resume and is_run_dir(resume):
         with open(os.path.join(resume, OPTIONS_FILE)) as f:
@@ -123,6 +124,7 @@ def _train(args, log, detectors=None):
         ckpt = checkpoints.latest(resume)
         if ckpt is None:
             raise TrainingError("%s has no complete checkpoint to resume from" % resume)
+        detectors = metric_detectors(opts["metrics"], None, args.get("inception"), args.get("vgg16"))
         run(opts, resume, checkpoint=ckpt, log=log, detectors=detectors)
         return resume
 
@@ -140,6 +142,7 @@ def _train(args, log, detectors=None):
         if nets.D.mbstd is not None and group and opts["batch_gpu"] % min(group, opts["batch_gpu"]):
             raise TrainingError("the per-GPU batch %d does not split into the --resume D's minibatch-stddev groups "
                                 "of %d" % (opts["batch_gpu"], group))
+    detectors = metric_detectors(opts["metrics"], None, args.get("inception"), args.get("vgg16"))
     outdir = args.get("outdir") or "results"
     if os.path.exists(outdir) and not os.path.isdir(outdir):
         raise TrainingError("result directory %s exists and is not a directory" % outdir)
@@ -183,15 +186,20 @@ def _augment_pipe(opts):
     return augment.AugmentPipe(p=opts["augment_p"], **spec)
 
 
-def metric_detectors(names, detectors=None):
-    """The feature detectors the metrics `names` need, loaded once per run (downloaded the first time):
-    `{"inception": ..., "vgg16": ...}` for `metrics.calc_metric`; entries of `detectors` are kept."""
+def metric_detectors(names, detectors=None, inception=None, vgg16=None):
+    """The feature detectors the metrics `names` need, loaded once per run: `{"inception": ...,
+    "vgg16": ..., "distance": ...}` for `metrics.calc_metric`; entries of `detectors` are kept.
+    `inception`: a `.pb`/`.tgz` path or URL (None: TensorFlow's graph, downloaded once into the
+    cache); `vgg16`: "imagenet" (None: the same, Keras's download) or a Keras weights file, for PR
+    (the whole classifier) and PPL (its convolutional part)."""
     out = dict(detectors or {})
     kinds = {metrics.parse_metric(name).kind for name in names}
     if kinds & {"fid", "kid", "is"} and out.get("inception") is None:
-        out["inception"] = metrics.load_inception()
+        out["inception"] = metrics.load_inception(inception)
     if "pr" in kinds and out.get("vgg16") is None:
-        out["vgg16"] = metrics.load_vgg16()
+        out["vgg16"] = metrics.load_vgg16(vgg16 or "imagenet")
+    if "ppl" in kinds and out.get("distance") is None:
+        out["distance"] = metrics.lpips_distance(vgg16 or "imagenet")
     return out
 
 
