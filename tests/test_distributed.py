@@ -209,7 +209,8 @@ def test_gradient_accumulation_equals_one_round():
 def test_preset_batch_and_augment_defaults_follow_the_originals():
     """Without --batch a fixed preset keeps its per-GPU batch (mb // ref_gpus) and fewer devices
     accumulate; with --batch (or the auto preset) the batch is split over the devices. The TF1
-    --config presets train without augmentation, the ADA --cfg presets with ADA."""
+    --config presets train without augmentation, the ADA --cfg presets with ADA. ADA's run names
+    for --resume."""
     from types import SimpleNamespace
     from tf_stylegan2.training import options
 
@@ -222,6 +223,8 @@ def test_preset_batch_and_augment_defaults_follow_the_originals():
         opts = options.training_options(dict(data="x", metrics=[], **args), data)
         assert (opts["batch_size"], opts["batch_gpu"]) == expected, args
         assert opts["aug"] == ("noaug" if "config" in args else "ada"), args
+    for resume, suffix in (("ffhq256", "-resumeffhq256"), ("my.pkl", "-resumecustom")):
+        assert options.training_options(dict(data="x", metrics=[], resume=resume), data)["desc"].endswith(suffix)
 
 
 def test_accumulated_training_step_is_finite(step_results):

@@ -160,6 +160,13 @@ def test_resume_after_sigkill_continues_in_place(disk_data, tmp_path):
     assert len(stats_lines(run_dir)) == len(lines)
     assert open(os.path.join(run_dir, "log.txt")).read().rstrip().endswith("The run is complete (0.5 kimg): "
                                                                            "nothing to do")
+    # --kimg extends a complete run in place (every other option stays the run's own)
+    assert loop.train(dict(resume=run_dir, kimg=0.6, batch=64)) == run_dir
+    opts = json.load(open(os.path.join(run_dir, "training_options.json")))
+    assert (opts["total_kimg"], opts["batch_size"]) == (0.6, 8)
+    more = stats_lines(run_dir)
+    assert len(more) > len(lines) and more[-1]["Progress/kimg"]["mean"] == pytest.approx(0.6)
+    assert checkpoints.latest(run_dir).endswith("checkpoint-000000600")
 
 
 def _steps(trainer, stream, start, stop):

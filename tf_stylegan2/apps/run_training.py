@@ -29,9 +29,9 @@ def define_flags():
     flags.DEFINE_integer("snap", None, "Snapshot interval in ticks (default 50; 10 with --config)", **_ARGS)
     flags.DEFINE_float("tick", None, "Progress tick length in kimg (default 4)", **_ARGS)
     flags.DEFINE_integer("seed", 0, "Random seed", **_ARGS)
-    flags.DEFINE_string("resume", None, "Continue a run in place (its run directory), or fine-tune a network: "
-                        "pickle, converted directory, URL, gdrive:networks/NAME.pkl or one of %s"
-                        % ", ".join(loop.RESUME_ALIASES), **_ARGS)
+    flags.DEFINE_string("resume", None, "Continue a run in place (its run directory; --kimg sets a new length), or "
+                        "fine-tune a network: pickle, converted directory, URL, gdrive:networks/NAME.pkl or one of %s "
+                        "(noresume: neither)" % ", ".join(options.RESUME_ALIASES), **_ARGS)
     flags.DEFINE_integer("freezed", 0, "Freeze-D: number of frozen D layers from the top", **_ARGS)
     flags.DEFINE_boolean("cond", False, "Train a conditional network on the dataset's labels", **_ARGS)
     flags.DEFINE_boolean("mirror", False, "Random x-flips of the training images (alias --mirror-augment)", **_ARGS)
@@ -109,7 +109,8 @@ def args_from_flags():
         cfg=FLAGS.cfg, config=FLAGS.config, gpus=_either("gpus", "num_gpus", "number of devices"),
         kimg=_either("kimg", "total_kimg", "training length"), batch=FLAGS.batch, batch_gpu=FLAGS.batch_gpu,
         snap=FLAGS.snap, tick=FLAGS.tick,
-        seed=FLAGS.seed, resume=FLAGS.resume, freezed=FLAGS.freezed, cond=FLAGS.cond, mirror=mirror,
+        seed=FLAGS.seed, resume=None if FLAGS.resume == "noresume" else FLAGS.resume, freezed=FLAGS.freezed,
+        cond=FLAGS.cond, mirror=mirror,
         cbase=FLAGS.cbase, cmax=FLAGS.cmax, map=FLAGS.map, z_dim=FLAGS.z_dim, w_dim=FLAGS.w_dim, glr=FLAGS.glr, dlr=FLAGS.dlr,
         mbstd_group=FLAGS.mbstd_group, gamma=FLAGS.gamma, aug=FLAGS.aug, p=FLAGS.p, target=FLAGS.target,
         augpipe=FLAGS.augpipe, fp32=FLAGS.fp32, precision=FLAGS.precision, xla=FLAGS.xla, metrics=_metrics(),

@@ -26,16 +26,6 @@ from tf_stylegan2.training.stats import Accumulator, StatsWriter, cpu_mem_gb, no
 from tf_stylegan2.training.trainer import Trainer
 
 OPTIONS_FILE = "training_options.json"
-# StyleGAN2-ADA train.py --resume names (transfer-learning sources, spec §12.3).
-RESUME_ALIASES = {
-    name: "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/transfer-learning-source-nets/" + f
-    for name, f in (("ffhq256", "ffhq-res256-mirror-paper256-noaug.pkl"),
-                    ("ffhq512", "ffhq-res512-mirror-stylegan2-noaug.pkl"),
-                    ("ffhq1024", "ffhq-res1024-mirror-stylegan2-noaug.pkl"),
-                    ("celebahq256", "celebahq-res256-mirror-paper256-kimg100000-ada-target0.5.pkl"),
-                    ("lsundog256", "lsundog-res256-paper256-kimg100000-noaug.pkl"))}
-
-
 class TrainingError(ValueError):
     """Training cannot start or continue (one-line message)."""
 
@@ -85,7 +75,7 @@ def open_training_set(path, use_labels=True):
 
 def _load_resume_networks(source, ds, cond):
     from tf_stylegan2.sources import load_network
-    nets = load_network(RESUME_ALIASES.get(source, source), progress=True)
+    nets = load_network(options.RESUME_ALIASES.get(source, source), progress=True)
     if nets.G is None or nets.D is None:
         raise TrainingError("--resume=%s has no training G and D (a SavedModel?): give a pickle or converted "
                             "directory" % source)
@@ -124,6 +114,8 @@ def _train(args, log):
         ckpt = checkpoints.latest(resume)
         if ckpt is None:
             raise TrainingError("%s has no complete checkpoint to resume from" % resume)
+        if args.get("kimg") is not None and float(args["kimg"]) != opts["total_kimg"]:
+            opts = _extend_run(resume, opts, float(args["kimg"]))
         detectors = metric_detectors(opts["metrics"], None, args.get("inception"), args.get("vgg16"))
         run(opts, resume, checkpoint=ckpt, log=log, detectors=detectors)
         return resume
@@ -157,6 +149,19 @@ def _train(args, log):
             json.dump(opts, f, indent=2)
     run(opts, run_dir, networks=nets, log=log, detectors=detectors)
     return run_dir
+
+
+def _extend_run(run_dir, opts, total_kimg):
+    """`opts` with a new training length (`--resume=<run dir> --kimg=N`), recorded in the run's
+    options file by the chief; every other option stays the run's own."""
+    if total_kimg <= 0:
+        raise TrainingError("--kimg must be > 0, got %g" % total_kimg)
+    opts = dict(opts, total_kimg=total_kimg)
+    if distribute.is_chief():
+        with atomic_path(os.path.join(run_dir, OPTIONS_FILE)) as tmp:
+            with open(tmp, "w") as f:
+                json.dump(opts, f, indent=2)
+    return opts
 
 
 def precision_line(opts, precision):

@@ -39,6 +39,14 @@ ADAM_BETAS, ADAM_EPS = (0.0, 0.99), 1e-8
 # with conv_clamp 256; NVIDIA's TF1 configs (and --fp32) compute in float32 without a clamp.
 MIXED_CONV_CLAMP = 256
 PRECISION_CHOICES = ("auto",) + tuple(sorted(PRECISIONS))
+# StyleGAN2-ADA train.py --resume names (transfer-learning sources, spec §12.3).
+RESUME_ALIASES = {
+    name: "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/transfer-learning-source-nets/" + f
+    for name, f in (("ffhq256", "ffhq-res256-mirror-paper256-noaug.pkl"),
+                    ("ffhq512", "ffhq-res512-mirror-stylegan2-noaug.pkl"),
+                    ("ffhq1024", "ffhq-res1024-mirror-stylegan2-noaug.pkl"),
+                    ("celebahq256", "celebahq-res256-mirror-paper256-kimg100000-ada-target0.5.pkl"),
+                    ("lsundog256", "lsundog-res256-paper256-kimg100000-noaug.pkl"))}
 
 
 class OptionsError(ValueError):
@@ -128,7 +136,7 @@ def run_desc(args, cfg_name, data_name, gpus, spec_used):
     if args.get("augpipe") is not None:
         desc += "-" + args["augpipe"]
     if args.get("resume"):
-        desc += "-resumecustom"
+        desc += "-resume" + (args["resume"] if args["resume"] in RESUME_ALIASES else "custom")
     if args.get("freezed"):
         desc += "-freezed%d" % args["freezed"]
     return desc
