@@ -24,8 +24,8 @@ def define_flags():
     flags.DEFINE_float("kimg", None, "Training length in thousands of images (alias --total-kimg)", **_ARGS)
     flags.DEFINE_integer("batch", None, "Total batch size (default: from --cfg)", **_ARGS)
     flags.DEFINE_integer("batch_gpu", None, "Images per device and round: a smaller value accumulates gradients "
-                         "(default: the preset's per-GPU batch, e.g. 8 for paper256 and 4 for config-f; --batch over the devices "
-                         "when --batch is given)", **_ARGS)
+                         "(default: the preset's per-GPU batch, e.g. 8 for paper256 and 4 for config-f; --batch over "
+                         "the devices when --batch is given)", **_ARGS)
     flags.DEFINE_integer("snap", None, "Snapshot interval in ticks (default 50; 10 with --config)", **_ARGS)
     flags.DEFINE_float("tick", None, "Progress tick length in kimg (default 4)", **_ARGS)
     flags.DEFINE_integer("seed", 0, "Random seed", **_ARGS)
@@ -111,7 +111,8 @@ def args_from_flags():
         snap=FLAGS.snap, tick=FLAGS.tick,
         seed=FLAGS.seed, resume=None if FLAGS.resume == "noresume" else FLAGS.resume, freezed=FLAGS.freezed,
         cond=FLAGS.cond, mirror=mirror,
-        cbase=FLAGS.cbase, cmax=FLAGS.cmax, map=FLAGS.map, z_dim=FLAGS.z_dim, w_dim=FLAGS.w_dim, glr=FLAGS.glr, dlr=FLAGS.dlr,
+        cbase=FLAGS.cbase, cmax=FLAGS.cmax, map=FLAGS.map, z_dim=FLAGS.z_dim, w_dim=FLAGS.w_dim, glr=FLAGS.glr,
+        dlr=FLAGS.dlr,
         mbstd_group=FLAGS.mbstd_group, gamma=FLAGS.gamma, aug=FLAGS.aug, p=FLAGS.p, target=FLAGS.target,
         augpipe=FLAGS.augpipe, fp32=FLAGS.fp32, precision=FLAGS.precision, xla=FLAGS.xla, metrics=_metrics(),
         inception=FLAGS.inception, vgg16=FLAGS.vgg16)

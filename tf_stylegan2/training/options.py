@@ -201,7 +201,8 @@ def training_options(args, dataset):
                                         w_dim=w_dim, conv_clamp=mixed["conv_clamp"])
     if D_kwargs["mbstd_group_size"] > 1:
         _check(batch_gpu % D_kwargs["mbstd_group_size"] == 0, "the per-GPU batch (%d) must be divisible by the "
-               "minibatch-stddev group (%d): change --batch or --mbstd-group" % (batch_gpu, D_kwargs["mbstd_group_size"]))
+               "minibatch-stddev group (%d): change --batch or --mbstd-group"
+               % (batch_gpu, D_kwargs["mbstd_group_size"]))
     loss = dict(LOSS_DEFAULTS, r1_gamma=gamma)
     if cfg_name == "cifar":
         loss.update(pl_weight=0.0, style_mixing_prob=0.0)
