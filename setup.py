@@ -55,7 +55,7 @@ setup(
     extras_require={
         "cpu": ["tensorflow-cpu==2.21.0"],
         "gpu": ["tensorflow[and-cuda]==2.21.0"],
-        "test": ["pytest"],
+        "test": ["pytest", "scipy"],
     },
     entry_points={
         "console_scripts": [
