@@ -1,6 +1,6 @@
 """Benchmark: official pickle -> ready Keras networks, wall time and peak RSS vs file size, before/after.
 
-    python3 /work/shared/tools/make_official_pickle.py --preset config-f-1024 --out /tmp/cf1024/network.pkl
+    python benchmarks/make_network.py --config=config-f --resolution=1024 --out=/tmp/cf1024/network.pkl
     PYTHONPATH=. python3 benchmarks/bench_convert.py --network=/tmp/cf1024/network.pkl [--repeats=3] [--save]
 
 Each measurement runs in a fresh process (peak RSS is per process), after `import tensorflow`:

@@ -1,6 +1,6 @@
 """Benchmark: projector optimisation steps per second, eager vs tf.function vs XLA.
 
-    python3 /work/shared/tools/make_official_pickle.py --preset config-f-256 --out /tmp/cf256/network.pkl
+    python benchmarks/make_network.py --config=config-f --resolution=256 --out=/tmp/cf256/network.pkl
     PYTHONPATH=. python3 benchmarks/bench_project.py --networks=tests/data/orig/network.pkl,\\
         tests/data/public/network.pkl,/tmp/cf256/network.pkl
 
