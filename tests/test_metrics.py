@@ -10,7 +10,7 @@ import threading
 import numpy as np
 import pytest
 
-from test_metrics_standins import standin_reference, write_standin_inception
+from metric_standins import standin_reference, write_standin_inception
 from tf_stylegan2 import metrics, sources
 
 

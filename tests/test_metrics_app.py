@@ -13,7 +13,7 @@ import pytest
 from absl import flags
 
 from conftest import fixture_path
-from test_metrics_standins import write_image_folder, write_standin_inception
+from metric_standins import write_image_folder, write_standin_inception
 from tf_stylegan2.apps import run_metrics
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import load_fixture_networks
-from test_metrics_standins import ProjectionDetector, write_image_folder, write_standin_inception
+from metric_standins import ProjectionDetector, write_image_folder, write_standin_inception
 from tf_stylegan2 import datasets, metrics
 from tf_stylegan2.metrics import features
 
@@ -292,7 +292,7 @@ cpu, = tf.config.list_physical_devices("CPU")
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 sys.path.insert(0, sys.argv[1])
 from conftest import load_fixture_networks
-from test_metrics_standins import ProjectionDetector
+from metric_standins import ProjectionDetector
 from tf_stylegan2 import metrics
 
 class Recording(ProjectionDetector):

@@ -26,7 +26,7 @@ from tf_stylegan2.training.data import BatchStream
 from tf_stylegan2.training.trainer import Trainer
 
 from conftest import fixture_path
-from test_metrics_standins import write_standin_inception
+from metric_standins import write_standin_inception
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--cbase=512", "--cmax=64", "--map=2", "--batch=8", "--gamma=1", "--metrics=none", "--seed=0"]
