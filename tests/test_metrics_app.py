@@ -83,6 +83,26 @@ def test_tf1_form_and_training_run_directory(inputs, tmp_path, capsys):
     assert len(_jsonl(str(tmp_path / "results" / "00000-run-metrics" / "metric-fid32.jsonl"))) == 1
 
 
+def test_training_snapshot_uses_its_runs_dataset(inputs, tmp_path, capsys):
+    """No --data: the dataset and mirroring of the run that wrote the snapshot (ADA's lookup)."""
+    train_dir = tmp_path / "00000-train"
+    train_dir.mkdir()
+    pkl = str(train_dir / "network-snapshot-000000.pkl")
+    shutil.copy(fixture_path("orig"), pkl)
+    (train_dir / "training_options.json").write_text(json.dumps(
+        {"training_set_kwargs": {"path": inputs["data"], "xflip": True}}))
+    args = _common(inputs, tmp_path)
+    args[0] = "--network=" + pkl
+    assert run_app(*args, "--metrics=fid32_full") == 0
+    captured = capsys.readouterr()
+    assert " fid32_full " in captured.out and "data %s, mirror True" % inputs["data"] in captured.err
+    with_data = run_app(*_common(inputs, tmp_path), "--metrics=fid32_full", "--data=" + inputs["data"])
+    assert with_data == 0
+    lines = [_jsonl(str(tmp_path / "results" / d / "metric-fid32_full.jsonl"))[0]["results"]["fid32_full"]
+             for d in ("00000-run-metrics", "00001-run-metrics")]
+    assert lines[0] == pytest.approx(lines[1])  # fid*_full never mirrors: same reals either way
+
+
 @pytest.mark.parametrize("extra,message", [
     (["--metrics=fid50k_ful", "--data=DATA"], "unknown metric 'fid50k_ful'; known: fid50k_full"),
     (["--metrics=fid10_full"], "fid10_full compares with real images: give a dataset (--data)"),

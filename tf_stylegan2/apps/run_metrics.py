@@ -4,9 +4,11 @@ Takes both the TF1 flags (`--metrics=fid50k --data-dir=D --dataset=NAME --mirror
 --num-gpus=1`) and the StyleGAN2-ADA ones (`--metrics=fid50k_full,kid50k_full --data=PATH
 --mirror=1 --gpus=1`). Writes `<result_dir>/<NNNNN>-run-metrics/` with `log.txt` and ADA's
 `metric-<name>.jsonl`, and prints one line per metric. When the network pickle sits in a training
-run directory (next to `training_options.json`), the jsonl lines also go there, as ADA's.
+run directory (next to `training_options.json`), the jsonl lines also go there, and without
+--data the run's dataset (and, without --mirror, its mirroring) is used, as ADA's.
 """
 
+import json
 import os
 import sys
 
@@ -28,7 +30,8 @@ def define_flags():
                         **_ARGS)
     flags.DEFINE_string("metrics", "fid50k_full", "Comma-separated metrics: %s; the count can change (fid1k, "
                         "kid10k_full, pr5k3, is200, ppl_wend1k)" % ", ".join(metrics.KNOWN_METRICS), **_ARGS)
-    flags.DEFINE_string("data", None, "Dataset (ADA form): TFRecord directory, zip or image folder", **_ARGS)
+    flags.DEFINE_string("data", None, "Dataset (ADA form): TFRecord directory, zip or image folder (default for a "
+                        "training snapshot: its run's dataset)", **_ARGS)
     flags.DEFINE_string("data_dir", None, "Dataset root (TF1 form, with --dataset)", **_ARGS)
     flags.DEFINE_string("dataset", None, "Dataset name under --data-dir (TF1 form)", **_ARGS)
     flags.DEFINE_boolean("mirror", None, "Mirrored reals, as in training (ADA form; used by fid50k, kid50k, pr50k3)",
@@ -64,6 +67,17 @@ def _data_path():
     return os.path.join(FLAGS.data_dir, FLAGS.dataset) if FLAGS.data_dir is not None else FLAGS.data
 
 
+def _training_set_of_network(source):
+    """(dataset path, xflip) of the run that wrote the snapshot `source` (ADA's lookup of the
+    pickle's `training_set_kwargs`), or (None, None) when `source` is not in a run directory."""
+    for directory in _run_dirs_of_network(source):
+        with open(os.path.join(directory, "training_options.json")) as f:
+            tso = json.load(f).get("training_set_kwargs") or {}
+        if tso.get("path"):
+            return tso["path"], bool(tso.get("xflip"))
+    return None, None
+
+
 def _run_dirs_of_network(source):
     """The training run directory of a local pickle next to `training_options.json` (ADA), else none."""
     if not os.path.isfile(source):
@@ -79,8 +93,12 @@ def run_metrics():
     if not specs:
         raise cli.CommandError("--metrics names no metric")
     devices = metrics.metric_devices(_either("gpus", "num_gpus", 1))
-    mirror = _either("mirror", "mirror_augment", False)
+    mirror = _either("mirror", "mirror_augment", None)
     data_path = _data_path()
+    if data_path is None:  # a training snapshot: its run's dataset and mirroring, as ADA's calc_metrics.py
+        data_path, run_mirror = _training_set_of_network(FLAGS.network)
+        mirror = run_mirror if mirror is None else mirror
+    mirror = bool(mirror)
     G = sg.load_network(FLAGS.network, cache_dir=FLAGS.cache_dir).G_ema
     dataset = calc.open_metric_dataset(data_path)
     for spec in specs:
