@@ -29,7 +29,7 @@ import tensorflow as tf  # noqa: E402
 from tf_stylegan2.apps import cli  # noqa: E402
 from tf_stylegan2.progress import Progress  # noqa: E402
 from tf_stylegan2.layers import SynthesisLayer, ToRGBLayer  # noqa: E402
-from tf_stylegan2.networks.synthesis import PRECISIONS  # noqa: E402
+from tf_stylegan2.networks.common import PRECISIONS  # noqa: E402
 from tf_stylegan2.ops import dispatch  # noqa: E402
 from measure import MatmulPeak, best_time, layer_flops, peak_rss_mb, reset_peak_rss  # noqa: E402
 

@@ -13,7 +13,6 @@ from tf_stylegan2.networks import common
 ARCHITECTURES = ("orig", "skip", "resnet")
 NOISE_MODES = ("const", "random", "none")
 EXECUTION_MODES = ("auto", "eager", "function", "xla")
-PRECISIONS = common.PRECISIONS
 
 
 def resolve_execution(execution):

@@ -144,9 +144,7 @@ def _train(args, log):
         return None
     run_dir = create_run_dir(outdir, opts["desc"])
     opts["run_dir"] = run_dir
-    with atomic_path(os.path.join(run_dir, OPTIONS_FILE)) as tmp:
-        with open(tmp, "w") as f:
-            json.dump(opts, f, indent=2)
+    _write_options(run_dir, opts)
     run(opts, run_dir, networks=nets, log=log, detectors=detectors)
     return run_dir
 
@@ -158,10 +156,15 @@ def _extend_run(run_dir, opts, total_kimg):
         raise TrainingError("--kimg must be > 0, got %g" % total_kimg)
     opts = dict(opts, total_kimg=total_kimg)
     if distribute.is_chief():
-        with atomic_path(os.path.join(run_dir, OPTIONS_FILE)) as tmp:
-            with open(tmp, "w") as f:
-                json.dump(opts, f, indent=2)
+        _write_options(run_dir, opts)
     return opts
+
+
+def _write_options(run_dir, opts):
+    """`training_options.json` of `run_dir`, written atomically."""
+    with atomic_path(os.path.join(run_dir, OPTIONS_FILE)) as tmp:
+        with open(tmp, "w") as f:
+            json.dump(opts, f, indent=2)
 
 
 def precision_line(opts, precision):
