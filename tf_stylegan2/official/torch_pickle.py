@@ -1,4 +1,5 @@
-"""Restricted reader for StyleGAN2-ADA PyTorch snapshot pickles (`network-snapshot-*.pkl`), without PyTorch.
+"""Restricted readers of PyTorch files, without PyTorch: StyleGAN2-ADA snapshot pickles
+(`network-snapshot-*.pkl`, `ALLOWED`) and whole `torch.save` files (`load_torch_file`).
 
 A snapshot is a plain pickle of a dict (`G`, `D`, `G_ema`, `augment_pipe`, `training_set_kwargs`).
 Each network module is pickled by `torch_utils.persistence` as
@@ -10,15 +11,28 @@ is `torch.storage._load_from_bytes(bytes)`: a `torch.save` stream of its own (th
 `Storage.__reduce__` writes, or the zip format), read here into a 1-D NumPy array.
 
 Only the globals below are resolved, each to a function of this module; anything else is refused.
+
+`load_torch_file` reads a `torch.save` file (a checkpoint `.pt`): the zip format of PyTorch >= 1.6
+(`<root>/data.pkl`, `<root>/data/<key>` raw storages, `<root>/byteorder`) or the legacy stream
+(magic, protocol and system-info pickles, the object pickle, the list of storage keys, then
+each storage as an int64 element count and its raw bytes). Storages are named in the object
+pickle by persistent ids `("storage", torch.<X>Storage, key, location, numel)`; the location
+(`"cpu"`, `"cuda:0"`, ...) is ignored. Each storage is read once, straight from the file into its
+own aligned array; tensors are views of it.
 """
 
+import collections
+
 import io
+import os
 import pickle
 import struct
 import zipfile
+import zlib
 
 import numpy as np
 
+from tf_stylegan2.layers.initialization import aligned_empty
 from tf_stylegan2.official import unpickler
 from tf_stylegan2.official.unpickler import NetworkPickleError
 
@@ -99,15 +113,38 @@ class _EasyDict(dict):
     """Stand-in for `dnnlib.util.EasyDict` (a dict with attribute access): here a plain dict."""
 
 
-def _ordered_dict():
-    """`collections.OrderedDict()` (torch's hook dicts, empty): a plain dict."""
-    return {}
+class StateDict(collections.OrderedDict):
+    """Stand-in for `collections.OrderedDict` (state dicts, torch's hook dicts): an OrderedDict whose
+    pickled attributes (a state dict's `_metadata`: per-module versions) are kept in `metadata`
+    as plain data, never set as attributes."""
+
+    def __setstate__(self, state):
+        if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
+            raise NetworkPickleError("OrderedDict with a malformed pickled state")
+        self.metadata = state
+
+
+class ArgsNamespace(dict):
+    """Stand-in for `argparse.Namespace` (e.g. the `args` of a training checkpoint): its attributes
+    as a plain dict (`args["arch"]`), read as data, nothing imported."""
+
+    def __setstate__(self, state):
+        if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
+            raise NetworkPickleError("argparse.Namespace with a malformed pickled state")
+        self.update(state)
 
 
 def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None,
                        metadata=None):
     """The tensor `size`/`stride` view of `storage` (a 1-D ndarray) from `storage_offset`, as a
     C-contiguous ndarray (a view when the tensor is contiguous, else a copy)."""
+    view = _tensor_view(storage, storage_offset, size, stride, requires_grad, backward_hooks, metadata)
+    return view if view.flags.c_contiguous else np.ascontiguousarray(view)
+
+
+def _tensor_view(storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None, metadata=None):
+    """`torch._utils._rebuild_tensor_v2` as a view of `storage` (a 1-D ndarray) that copies nothing:
+    a reshaped slice when the tensor is contiguous, else a read-only strided view."""
     del requires_grad, backward_hooks, metadata
     if not isinstance(storage, np.ndarray) or storage.ndim != 1:
         raise NetworkPickleError("tensor without a storage")
@@ -125,9 +162,8 @@ def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=Fals
     if all(n == 1 or s == c for n, s, c in zip(size, stride, contiguous)):
         return storage[storage_offset:storage_offset + numel].reshape(size)
     itemsize = storage.itemsize
-    view = np.lib.stride_tricks.as_strided(storage[storage_offset:], shape=size,
+    return np.lib.stride_tricks.as_strided(storage[storage_offset:], shape=size,
                                            strides=[s * itemsize for s in stride], writeable=False)
-    return np.ascontiguousarray(view)
 
 
 def _rebuild_parameter(data, requires_grad=False, backward_hooks=None):
@@ -236,6 +272,148 @@ ALLOWED.update({
     ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
     ("torch.storage", "_load_from_bytes"): _load_from_bytes,
-    ("collections", "OrderedDict"): _ordered_dict,
+    ("collections", "OrderedDict"): StateDict,
     ("dnnlib.util", "EasyDict"): _EasyDict,
 })
+
+# Globals of a torch.save file: tensors and parameters (views of their storages), state dicts,
+# argparse namespaces, torch's storage types (in persistent ids), numpy arrays and scalars.
+FILE_ALLOWED = {key: value for key, value in unpickler.ALLOWED_GLOBALS.items() if key[0] != "dnnlib.tflib.network"}
+FILE_ALLOWED.update({("torch._utils", "_rebuild_tensor_v2"): _tensor_view,
+                     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+                     ("collections", "OrderedDict"): StateDict,
+                     ("argparse", "Namespace"): ArgsNamespace})
+FILE_ALLOWED.update({("torch", name): _StorageType(dtype) for name, dtype in _STORAGE_DTYPES.items()})
+_ZIP_MAGIC = b"PK\x03\x04"
+_TAR_MAGIC_OFFSET = 257  # "ustar" of a tar archive (torch.save of PyTorch < 0.4)
+_CHUNK = 1 << 24
+_READ_ERRORS = (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+                OverflowError, MemoryError, UnicodeDecodeError, RecursionError, struct.error, zipfile.BadZipFile,
+                zlib.error, NotImplementedError)
+
+
+class _FileUnpickler(unpickler.RestrictedUnpickler):
+    """`RestrictedUnpickler` with `FILE_ALLOWED`; persistent ids of storages go to `storage(ref)`
+    (`ref`: a `_StorageRef`), which returns the storage's 1-D array."""
+
+    def __init__(self, f, storage):
+        super().__init__(f, FILE_ALLOWED, encoding="latin1")
+        self._storage = storage
+        self._storages = {}
+
+    def persistent_load(self, pid):
+        if isinstance(pid, tuple) and len(pid) in (5, 6) and pid[0] == "storage" and not isinstance(pid[3], str):
+            raise NetworkPickleError("malformed storage location in a persistent id")
+        ref = _StorageRef(pid)
+        known = self._storages.get(ref.key)
+        if known is None:
+            known = self._storages[ref.key] = self._storage(ref)
+        elif known.dtype != ref.dtype or known.size != ref.numel:
+            raise NetworkPickleError("storage %s is named with two different types or sizes" % ref.key)
+        return known
+
+
+def load_torch_file(path):
+    """Read a `torch.save` file (zip or legacy format) into plain Python objects.
+
+    Tensors and parameters become NumPy arrays with torch's shapes (views of their storage: a
+    non-contiguous tensor is a read-only strided view), `OrderedDict`s `StateDict`s,
+    `argparse.Namespace`s `ArgsNamespace` dicts; storages on any device (`"cuda:0"`) load alike.
+    Each storage is read once straight into its array (peak memory about the file's size).
+
+    Raises:
+      NetworkPickleError (a ValueError): unreadable, truncated, unsafe (a global outside
+        `FILE_ALLOWED`: nothing is imported or called) or malformed file; one-line message.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise NetworkPickleError("%s is a directory, not a PyTorch file" % path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_TAR_MAGIC_OFFSET + 5)
+            f.seek(0)
+            if head[:4] == _ZIP_MAGIC:
+                return _load_zip(f)
+            if head[_TAR_MAGIC_OFFSET:] == b"ustar":
+                raise NetworkPickleError("%s is a tar-format torch.save file (PyTorch < 0.4): not supported" % path)
+            return _load_legacy(f)
+    except OSError as e:
+        raise NetworkPickleError("cannot read %s: %s" % (path, e.strerror or e)) from None
+    except NetworkPickleError:
+        raise
+    except _READ_ERRORS as e:
+        text = str(e).strip()
+        raise NetworkPickleError("%s is not a readable PyTorch file (%s: %s)"
+                                 % (path, type(e).__name__, text.splitlines()[0] if text else "")) from None
+
+
+def _empty_storage(ref):
+    """A writable aligned 1-D array for the storage `ref` (contents undefined)."""
+    return aligned_empty(ref.numel * ref.dtype.itemsize).view(ref.dtype)
+
+
+def _load_zip(f):
+    with zipfile.ZipFile(f) as z:
+        names = z.namelist()
+        pkl = [n for n in names if n.endswith("/data.pkl") and n.count("/") == 1]
+        if len(pkl) != 1:
+            raise NetworkPickleError("zip archive without one <root>/data.pkl: not a torch.save file")
+        root = pkl[0][:-len("data.pkl")]
+        if root + "byteorder" in names and z.read(root + "byteorder").strip() != b"little":
+            raise NetworkPickleError("big-endian torch.save file: not supported")
+
+        def storage(ref):
+            out = _empty_storage(ref)
+            _read_record(z, root + "data/" + ref.key, out.view(np.uint8))
+            return out
+
+        return _FileUnpickler(io.BytesIO(z.read(pkl[0])), storage).load()
+
+
+def _read_record(z, name, out):
+    """The zip member `name` into the uint8 array `out` (of the member's exact size), in chunks."""
+    try:
+        info = z.getinfo(name)
+    except KeyError:
+        raise NetworkPickleError("torch.save file lacks the storage %s" % name) from None
+    if info.file_size != out.size:
+        raise NetworkPickleError("storage %s has %d bytes, expected %d" % (name, info.file_size, out.size))
+    view = memoryview(out)
+    with z.open(info) as member:
+        pos = 0
+        while pos < out.size:
+            chunk = member.read(min(_CHUNK, out.size - pos))
+            if not chunk:
+                raise NetworkPickleError("storage %s is truncated" % name)
+            view[pos:pos + len(chunk)] = chunk
+            pos += len(chunk)
+
+
+def _load_legacy(f):
+    if _read_pickle(f) != _LEGACY_MAGIC:
+        raise NetworkPickleError("not a torch.save file (neither a zip archive nor the legacy stream)")
+    if _read_pickle(f) != _LEGACY_PROTOCOL:
+        raise NetworkPickleError("torch.save stream of an unsupported protocol version")
+    sys_info = _read_pickle(f)
+    if not isinstance(sys_info, dict) or sys_info.get("little_endian") is not True:
+        raise NetworkPickleError("big-endian torch.save file: not supported")
+    storages = {}
+
+    def storage(ref):
+        storages[ref.key] = out = _empty_storage(ref)
+        return out
+
+    obj = _FileUnpickler(f, storage).load()
+    keys = _read_pickle(f)
+    if not isinstance(keys, list) or sorted(keys) != sorted(storages):
+        raise NetworkPickleError("the storage keys of the torch.save stream do not match its tensors")
+    for key in keys:  # written in this order, each as int64 numel + raw data
+        out = storages[key]
+        header = f.read(8)
+        if len(header) != 8 or struct.unpack("<q", header)[0] != out.size:
+            raise NetworkPickleError("storage %s: size header does not match its tensors (or the file is "
+                                     "truncated)" % key)
+        data = out.view(np.uint8)
+        if f.readinto(data) != data.size:
+            raise NetworkPickleError("storage %s is truncated" % key)
+    return obj
