@@ -147,7 +147,7 @@ def test_pytorch_zip_pickle_is_refused(tmp_path):
     with zipfile.ZipFile(path, "w") as z:
         z.writestr("archive/data.pkl", pickle.dumps({"G_ema": None}, protocol=2))
         z.writestr("archive/version", "3\n")
-    with pytest.raises(sg.NetworkPickleError, match="zip archive"):
+    with pytest.raises(sg.NetworkPickleError, match="PyTorch file, but not a rosinality"):
         sg.load_network(path)
 
 

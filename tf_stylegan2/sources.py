@@ -15,7 +15,8 @@ A source is
   `stylegan2-ada-pytorch:transfer-learning-source-nets/ffhq-res256-mirror-paper256-noaug.pkl`.
 
 Pickles are the official TF `(G, D, Gs)` format (StyleGAN2 and StyleGAN2-ADA) or StyleGAN2-ADA
-PyTorch snapshots (read without PyTorch, see `tf_stylegan2.official.torch_pickle`).
+PyTorch snapshots (read without PyTorch, see `tf_stylegan2.official.torch_pickle`). `torch.save`
+files (`.pt`) are rosinality/stylegan2-pytorch checkpoints (`tf_stylegan2.rosinality`).
 
 No source (`None`) means the default network installed with the package (`DEFAULT_NETWORK`): a
 32x32 generator of emoji trained by this project (`scripts/train_default_network.sh`), in the
@@ -29,10 +30,11 @@ import re
 import urllib.error
 import urllib.request
 
-from tf_stylegan2 import converted
+from tf_stylegan2 import converted, rosinality
 from tf_stylegan2.progress import Progress
 from tf_stylegan2.export import served
 from tf_stylegan2.official.load import Networks, load_pickle
+from tf_stylegan2.official.torch_pickle import is_torch_file
 from tf_stylegan2.official.unpickler import NetworkPickleError
 
 CACHE_ENV = "TF_STYLEGAN2_CACHE"
@@ -183,4 +185,6 @@ def load_network(source=None, cache_dir=None, progress=False):
             return Networks(G=None, D=None, G_ema=served.SavedModelGenerator(path))
         raise NetworkPickleError("%s is a directory, but neither a converted network (config.json) nor a "
                                  "SavedModel (saved_model.pb)" % path)
+    if is_torch_file(path):
+        return rosinality.load_checkpoint(path)
     return load_pickle(path, progress=progress)

@@ -313,6 +313,16 @@ class _FileUnpickler(unpickler.RestrictedUnpickler):
         return known
 
 
+def is_torch_file(path):
+    """Whether `path` is a file that starts like a `torch.save` file (zip archive or legacy stream)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(32)
+    except OSError:
+        return False
+    return head[:4] == _ZIP_MAGIC or _LEGACY_MAGIC.to_bytes(10, "little") in head
+
+
 def load_torch_file(path):
     """Read a `torch.save` file (zip or legacy format) into plain Python objects.
 
