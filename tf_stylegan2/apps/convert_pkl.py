@@ -1,8 +1,11 @@
 """The converter app (`python -m converters.convert_pkl`): an official network pickle to Keras
-weights and a TF Serving SavedModel, written atomically; see `tf_stylegan2.export.convert`."""
+weights and a TF Serving SavedModel, written atomically; see `tf_stylegan2.export.convert`.
+`--to=rosinality --output=model.pt`: any Keras source to a rosinality/stylegan2-pytorch checkpoint
+instead (`tf_stylegan2.rosinality.save_rosinality`)."""
 
 from absl import flags, logging
 
+from tf_stylegan2 import rosinality, sources
 from tf_stylegan2.apps import cli
 from tf_stylegan2.export.convert import convert_network
 
@@ -17,6 +20,9 @@ def define_flags():
                         "(default: the packaged 32x32 emoji network).",
                         **_ARGS)
     flags.DEFINE_string("output_dir", None, "Directory to write (replaced atomically if it exists).", **_ARGS)
+    flags.DEFINE_enum("to", "keras", ["keras", "rosinality"], "keras: a converted directory (--output_dir); "
+                      "rosinality: a rosinality/stylegan2-pytorch checkpoint .pt (--output).", **_ARGS)
+    flags.DEFINE_string("output", None, "File to write with --to=rosinality (replaced atomically).", **_ARGS)
     flags.DEFINE_string("cache_dir", None, "Download cache (default $TF_STYLEGAN2_CACHE or ~/.cache/tf_stylegan2).",
                         **_ARGS)
     flags.DEFINE_bool("saved_model", True, "Also export G_ema as a SavedModel in <output_dir>/saved_model.", **_ARGS)
@@ -24,11 +30,14 @@ def define_flags():
     flags.DEFINE_integer("verify", 0, "Compare the Keras model and the reloaded SavedModel on seeds 0..N-1.",
                          lower_bound=0, **_ARGS)
     flags.DEFINE_float("truncation_psi", 0.5, "Truncation used by --verify.", **_ARGS)
-    flags.mark_flags_as_required(["output_dir"])
 
 
 def convert():
     logging.set_verbosity(logging.WARNING)  # SavedModel writing logs every step at INFO
+    if FLAGS.to == "rosinality":
+        return export_rosinality()
+    if not FLAGS.output_dir:
+        raise cli.CommandError("--output_dir is required (or --to=rosinality --output=model.pt)")
     if FLAGS.verify and not FLAGS.saved_model:
         raise cli.CommandError("--verify needs the SavedModel: drop --nosaved_model")
     report = convert_network(FLAGS.network, FLAGS.output_dir, cache_dir=FLAGS.cache_dir,
@@ -39,6 +48,15 @@ def convert():
               % (report["seeds"], FLAGS.truncation_psi, report["w_max_abs"], report["float_max_abs"],
                  report["uint8_max_abs"]))
     print("wrote %s" % FLAGS.output_dir)
+
+
+def export_rosinality():
+    if not FLAGS.output or FLAGS.output_dir:
+        raise cli.CommandError("--to=rosinality writes one file: give --output=model.pt (not --output_dir)")
+    nets = sources.load_network(FLAGS.network, cache_dir=FLAGS.cache_dir, progress=True)
+    call = rosinality.save_rosinality(nets, FLAGS.output)
+    print("wrote %s (g_ema, latent_avg%s); rosinality: %s" % (FLAGS.output, "".join(
+        ", " + k for k, net in (("g", nets.G), ("d", nets.D)) if net is not None), call))
 
 
 def main():

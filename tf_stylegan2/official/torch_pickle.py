@@ -116,7 +116,9 @@ class _EasyDict(dict):
 class StateDict(collections.OrderedDict):
     """Stand-in for `collections.OrderedDict` (state dicts, torch's hook dicts): an OrderedDict whose
     pickled attributes (a state dict's `_metadata`: per-module versions) are kept in `metadata`
-    as plain data, never set as attributes."""
+    as plain data (None when it had none), never set as attributes."""
+
+    metadata = None
 
     def __setstate__(self, state):
         if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):

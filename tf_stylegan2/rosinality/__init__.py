@@ -9,5 +9,7 @@
 
 from tf_stylegan2.rosinality.load import (discriminator_from_state_dict, generator_from_state_dict, load_checkpoint,
                                           mean_latent)
+from tf_stylegan2.rosinality.save import UnsupportedNetworkError, save_rosinality
 
-__all__ = ["discriminator_from_state_dict", "generator_from_state_dict", "load_checkpoint", "mean_latent"]
+__all__ = ["UnsupportedNetworkError", "discriminator_from_state_dict", "generator_from_state_dict", "load_checkpoint",
+           "mean_latent", "save_rosinality"]

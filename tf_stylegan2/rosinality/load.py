@@ -64,7 +64,8 @@ def generator_from_state_dict(tensors, latent_avg=None, name="G_ema"):
                    layer_features=style_dim, lr_multiplier=LR_MLP, activation="lrelu", normalize_latents=True)
     synthesis = dict(w_dim=style_dim, img_resolution=2 ** log2_res, img_channels=3, architecture="skip",
                      resample_filter=list(names.MAKE_KERNEL), **channel_config(channels, name))
-    return build_network(lambda: generator_from_configs(mapping, synthesis, name), variables, name)
+    return _build(lambda: generator_from_configs(mapping, synthesis, name), variables,
+                  names.generator_table(log2_res, n_mlp), name)
 
 
 def discriminator_from_state_dict(tensors, name="D"):
@@ -83,7 +84,18 @@ def discriminator_from_state_dict(tensors, name="D"):
     variables = _official(tensors, names.discriminator_table(log2_res), kernels, name)
     config = dict(img_resolution=2 ** log2_res, img_channels=3, architecture="resnet", mbstd_group_size=4,
                   mbstd_num_features=1, resample_filter=list(names.MAKE_KERNEL), **channel_config(by_res, name))
-    return build_network(lambda: Discriminator(name=name, **config), variables, name)
+    return _build(lambda: Discriminator(name=name, **config), variables, names.discriminator_table(log2_res), name)
+
+
+def _build(build, variables, table, what):
+    """`official.load.build_network`, its errors naming rosinality's tensors."""
+    try:
+        return build_network(build, variables, what)
+    except NetworkPickleError as e:
+        text = str(e)
+        for ros, official, _ in table:
+            text = text.replace("variable %s has" % official, "tensor %s (official %s) has" % (ros, official))
+        raise NetworkPickleError(text) from None
 
 
 def channel_config(channels, what):
