@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "absl/status/status.h"
+
 #if defined(__CUDACC__)
 #define TF_STYLEGAN2_HOST_DEVICE __host__ __device__
 #else
@@ -104,16 +106,16 @@ TF_STYLEGAN2_HOST_DEVICE inline T FusedBiasActElement(T x, T b, T xref, T dy, T 
   return y;
 }
 
-// Calls Launcher<T, act, grad>::Run(args...) with act and grad as compile-time constants.
+// Returns Launcher<T, act, grad>::Run(args...) with act and grad as compile-time constants.
 template <template <typename, int, int> class Launcher, typename T, int A, typename... Args>
-void DispatchGrad(int grad, Args&&... args) {
-  if (grad == 0) Launcher<T, A, 0>::Run(args...);
-  else if (grad == 1) Launcher<T, A, 1>::Run(args...);
-  else Launcher<T, A, 2>::Run(args...);
+absl::Status DispatchGrad(int grad, Args&&... args) {
+  if (grad == 0) return Launcher<T, A, 0>::Run(args...);
+  if (grad == 1) return Launcher<T, A, 1>::Run(args...);
+  return Launcher<T, A, 2>::Run(args...);
 }
 
 template <template <typename, int, int> class Launcher, typename T, typename... Args>
-void DispatchActGrad(int act, int grad, Args&&... args) {
+absl::Status DispatchActGrad(int act, int grad, Args&&... args) {
   switch (act) {
     case kLinear: return DispatchGrad<Launcher, T, kLinear>(grad, args...);
     case kRelu: return DispatchGrad<Launcher, T, kRelu>(grad, args...);
@@ -128,18 +130,19 @@ void DispatchActGrad(int act, int grad, Args&&... args) {
 }
 
 // Writes y for all size_x elements. Pointers are device pointers on `Device`; b is null when
-// size_b = 0, xref null when grad = 0, dy null when grad < 2.
+// size_b = 0, xref null when grad = 0, dy null when grad < 2. A failed kernel launch is returned, not fatal.
 template <typename Device, typename T>
 struct FusedBiasActFunctor {
-  void operator()(const Device& d, const FusedBiasActParams& p, const T* x, const T* b, const T* xref, const T* dy, T* y);
+  absl::Status operator()(const Device& d, const FusedBiasActParams& p, const T* x, const T* b, const T* xref, const T* dy,
+                          T* y);
 };
 
 #if GOOGLE_CUDA
 // Defined in the .cu.cc file for float and double.
 template <typename T>
 struct FusedBiasActFunctor<Eigen::GpuDevice, T> {
-  void operator()(const Eigen::GpuDevice& d, const FusedBiasActParams& p, const T* x, const T* b, const T* xref,
-                  const T* dy, T* y);
+  absl::Status operator()(const Eigen::GpuDevice& d, const FusedBiasActParams& p, const T* x, const T* b,
+                          const T* xref, const T* dy, T* y);
 };
 #endif  // GOOGLE_CUDA
 

@@ -44,8 +44,8 @@ inline void RunSpan(int64_t i0, int64_t n, const T* x, Bias bias, const T* xref,
 
 template <typename T, int A, int G>
 struct CpuLauncher {
-  static void Run(const CPUDevice& d, const FusedBiasActParams& p, const T* x, const T* b, const T* xref, const T* dy,
-                  T* y) {
+  static absl::Status Run(const CPUDevice& d, const FusedBiasActParams& p, const T* x, const T* b, const T* xref,
+                          const T* dy, T* y) {
     const T alpha = p.alpha, gain = p.gain, clamp = p.clamp;
     // Rows of elements with one bias layout each: channels-last rows share b[0:size_b], other
     // layouts have one bias per row of step_b elements.
@@ -68,6 +68,7 @@ struct CpuLauncher {
     const double cycles = (transcendental ? 40.0 : 4.0) * (clamp >= 0 && G ? 2 : 1);
     const Eigen::TensorOpCost cost(row_len * sizeof(T) * (1 + (G > 0) + (G > 1)), row_len * sizeof(T), row_len * cycles);
     d.parallelFor(num_rows, cost, rows);
+    return absl::OkStatus();
   }
 };
 
@@ -82,9 +83,9 @@ struct CpuLauncher {
 
 template <typename T>
 struct FusedBiasActFunctor<CPUDevice, T> {
-  void operator()(const CPUDevice& d, const FusedBiasActParams& p, const T* x, const T* b, const T* xref, const T* dy,
-                  T* y) {
-    DispatchActGrad<CpuLauncher, T>(p.act, p.grad, d, p, x, b, xref, dy, y);
+  absl::Status operator()(const CPUDevice& d, const FusedBiasActParams& p, const T* x, const T* b, const T* xref,
+                          const T* dy, T* y) {
+    return DispatchActGrad<CpuLauncher, T>(p.act, p.grad, d, p, x, b, xref, dy, y);
   }
 };
 
@@ -137,10 +138,10 @@ class FusedBiasActOp : public OpKernel {
     Tensor* y = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, x.shape(), &y));
     if (p.size_x == 0) return;
-    FusedBiasActFunctor<Device, T>()(ctx->eigen_device<Device>(), p, x.flat<T>().data(),
-                                     p.size_b ? b.flat<T>().data() : nullptr,
-                                     grad_ ? xref.flat<T>().data() : nullptr, grad_ == 2 ? dy.flat<T>().data() : nullptr,
-                                     y->flat<T>().data());
+    OP_REQUIRES_OK(ctx, FusedBiasActFunctor<Device, T>()(
+                            ctx->eigen_device<Device>(), p, x.flat<T>().data(), p.size_b ? b.flat<T>().data() : nullptr,
+                            grad_ ? xref.flat<T>().data() : nullptr, grad_ == 2 ? dy.flat<T>().data() : nullptr,
+                            y->flat<T>().data()));
   }
 
  private:

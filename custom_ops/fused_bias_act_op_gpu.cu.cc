@@ -21,20 +21,21 @@ __global__ void FusedBiasActKernel(const FusedBiasActParams p, const T* __restri
 
 template <typename T, int A, int G>
 struct GpuLauncher {
-  static void Run(const Eigen::GpuDevice& d, const FusedBiasActParams& p, const T* x, const T* b, const T* xref,
-                  const T* dy, T* y) {
+  static absl::Status Run(const Eigen::GpuDevice& d, const FusedBiasActParams& p, const T* x, const T* b, const T* xref,
+                          const T* dy, T* y) {
     const auto config = ::tensorflow::GetGpuLaunchConfig(static_cast<int>(std::min<int64_t>(p.size_x, 1 << 30)), d);
-    TF_CHECK_OK(::tensorflow::GpuLaunchKernel(FusedBiasActKernel<T, A, G>, config.block_count,
-                                              config.thread_per_block, 0, d.stream(), p, x, b, xref, dy, y));
+    return ::tensorflow::GpuLaunchKernel(FusedBiasActKernel<T, A, G>, config.block_count, config.thread_per_block, 0,
+                                         d.stream(), p, x, b, xref, dy, y);
   }
 };
 
 }  // namespace
 
 template <typename T>
-void FusedBiasActFunctor<Eigen::GpuDevice, T>::operator()(const Eigen::GpuDevice& d, const FusedBiasActParams& p,
-                                                          const T* x, const T* b, const T* xref, const T* dy, T* y) {
-  DispatchActGrad<GpuLauncher, T>(p.act, p.grad, d, p, x, b, xref, dy, y);
+absl::Status FusedBiasActFunctor<Eigen::GpuDevice, T>::operator()(const Eigen::GpuDevice& d, const FusedBiasActParams& p,
+                                                                  const T* x, const T* b, const T* xref, const T* dy,
+                                                                  T* y) {
+  return DispatchActGrad<GpuLauncher, T>(p.act, p.grad, d, p, x, b, xref, dy, y);
 }
 
 template struct FusedBiasActFunctor<Eigen::GpuDevice, float>;

@@ -5,6 +5,8 @@
 
 #include <cstdint>
 
+#include "absl/status/status.h"
+
 namespace Eigen {
 struct GpuDevice;
 }  // namespace Eigen
@@ -19,17 +21,18 @@ struct Upfirdn2dParams {
   int64_t padx0, padx1, pady0, pady1;   // in upsampled pixels; negative values crop
 };
 
-// Writes y = upfirdn2d(x, f) for all of y. x, f and y are device pointers on `Device`.
+// Writes y = upfirdn2d(x, f) for all of y. x, f and y are device pointers on `Device`. A failed
+// kernel launch is returned, not fatal.
 template <typename Device, typename T>
 struct Upfirdn2dFunctor {
-  void operator()(const Device& d, const Upfirdn2dParams& p, const T* x, const T* f, T* y);
+  absl::Status operator()(const Device& d, const Upfirdn2dParams& p, const T* x, const T* f, T* y);
 };
 
 #if GOOGLE_CUDA
 // Defined in the .cu.cc file for float and double.
 template <typename T>
 struct Upfirdn2dFunctor<Eigen::GpuDevice, T> {
-  void operator()(const Eigen::GpuDevice& d, const Upfirdn2dParams& p, const T* x, const T* f, T* y);
+  absl::Status operator()(const Eigen::GpuDevice& d, const Upfirdn2dParams& p, const T* x, const T* f, T* y);
 };
 #endif  // GOOGLE_CUDA
 

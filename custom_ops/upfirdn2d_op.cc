@@ -215,7 +215,7 @@ bool CpuHasAvx2Fma() {
 
 template <typename T>
 struct Upfirdn2dFunctor<CPUDevice, T> {
-  void operator()(const CPUDevice& d, const Upfirdn2dParams& p, const T* x, const T* f, T* y) {
+  absl::Status operator()(const CPUDevice& d, const Upfirdn2dParams& p, const T* x, const T* f, T* y) {
     const Taps ty = BuildTaps(p.in_h, p.out_h, p.upy, p.downy, p.pady0, p.filter_h);
     const Taps tx = BuildTaps(p.in_w, p.out_w, p.upx, p.downx, p.padx0, p.filter_w);
     auto rows = RowsBaseline<T>;
@@ -229,6 +229,7 @@ struct Upfirdn2dFunctor<CPUDevice, T> {
                                    row_elems * taps_per_pixel * 2);
     d.parallelFor(p.batch * p.out_h, cost,
                   [&](int64_t begin, int64_t end) { rows(p, ty, tx, x, f, y, begin, end); });
+    return absl::OkStatus();
   }
 };
 
@@ -262,8 +263,8 @@ class Upfirdn2dOp : public OpKernel {
     Tensor* y = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({p.batch, p.out_h, p.out_w, p.channels}), &y));
     if (y->NumElements() == 0) return;
-    Upfirdn2dFunctor<Device, T>()(ctx->eigen_device<Device>(), p, x.flat<T>().data(), f.flat<T>().data(),
-                                  y->flat<T>().data());
+    OP_REQUIRES_OK(ctx, Upfirdn2dFunctor<Device, T>()(ctx->eigen_device<Device>(), p, x.flat<T>().data(),
+                                                      f.flat<T>().data(), y->flat<T>().data()));
   }
 
  private:

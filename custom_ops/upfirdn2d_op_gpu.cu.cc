@@ -38,12 +38,12 @@ __global__ void Upfirdn2dKernel(const Upfirdn2dParams p, const T* __restrict__ x
 }  // namespace
 
 template <typename T>
-void Upfirdn2dFunctor<Eigen::GpuDevice, T>::operator()(const Eigen::GpuDevice& d, const Upfirdn2dParams& p,
-                                                       const T* x, const T* f, T* y) {
+absl::Status Upfirdn2dFunctor<Eigen::GpuDevice, T>::operator()(const Eigen::GpuDevice& d, const Upfirdn2dParams& p,
+                                                               const T* x, const T* f, T* y) {
   const int64_t total = p.batch * p.out_h * p.out_w * p.channels;
   const auto config = ::tensorflow::GetGpuLaunchConfig(static_cast<int>(std::min<int64_t>(total, 1 << 30)), d);
-  TF_CHECK_OK(::tensorflow::GpuLaunchKernel(Upfirdn2dKernel<T>, config.block_count, config.thread_per_block, 0,
-                                            d.stream(), p, x, f, y, total));
+  return ::tensorflow::GpuLaunchKernel(Upfirdn2dKernel<T>, config.block_count, config.thread_per_block, 0, d.stream(), p,
+                                       x, f, y, total);
 }
 
 template struct Upfirdn2dFunctor<Eigen::GpuDevice, float>;
