@@ -55,7 +55,9 @@ setup(
     extras_require={
         "cpu": ["tensorflow-cpu==2.21.0"],
         "gpu": ["tensorflow[and-cuda]==2.21.0"],
-        "test": ["pytest", "scipy"],
+        "demo": ["gradio>=6"],  # run_demo.py's web page
+        # the demo's tests (tests/test_demo.py) run in CI: its page, HTTP client and browser driver
+        "test": ["pytest", "scipy", "gradio>=6", "gradio_client", "selenium"],
     },
     entry_points={
         "console_scripts": [
