@@ -15,6 +15,14 @@ from tf_stylegan2.seeds import seeded_noise, z_from_seeds
 
 # "seeded": the TF1 generate-images convention, noise drawn from the seed's RandomState after z.
 NOISE_MODES = ("const", "random", "none", "seeded")
+DEFAULT_TRUNCATION_PSI = 0.5  # NVIDIA's StyleGAN2 run_generator.py
+
+
+def default_truncation_psi(G):
+    """The truncation psi the apps use when given none: the network's own (`G.default_truncation_psi`,
+    NVIDIA's 0.7 for StyleGAN v1 networks, which also truncate only their first 8 layers by default),
+    else 0.5 as NVIDIA's StyleGAN2 apps."""
+    return getattr(G, "default_truncation_psi", DEFAULT_TRUNCATION_PSI)
 
 
 def batches(items, batch_size):
@@ -78,7 +86,7 @@ def _render_seed_batches(G, seed_batches, truncation_psi, noise_mode, class_idx)
     for batch in seed_batches:
         ws = seed_ws(G, batch, truncation_psi, class_idx)
         if noise_mode == "seeded":
-            drawn = [seeded_noise(s, G.z_dim, G.synthesis.num_noise)[1] for s in batch]
+            drawn = [seeded_noise(s, G.z_dim, G.synthesis.num_noise, G.synthesis.noise_resolution)[1] for s in batch]
             yield batch, render_ws(G, ws, "const", [np.concatenate(layer) for layer in zip(*drawn)])
         else:
             yield batch, render_ws(G, ws, noise_mode)

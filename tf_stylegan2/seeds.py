@@ -15,9 +15,10 @@ def z_from_seeds(seeds, z_dim):
     return np.concatenate([z_from_seed(s, z_dim) for s in seeds], axis=0)
 
 
-def seeded_noise(seed, z_dim, num_noise):
+def seeded_noise(seed, z_dim, num_noise, noise_resolution=SynthesisNetwork.noise_resolution):
     """TF1 `run_generator.py generate-images` convention: from `RandomState(seed)`, draw z
-    (`randn(1, z_dim)`), then every noise buffer `noise0..` in order (`randn(1, 1, r, r)`).
+    (`randn(1, z_dim)`), then every noise buffer `noise0..` in order (`randn(1, 1, r, r)`,
+    `r = noise_resolution(i)`: StyleGAN2's by default, pass `G.synthesis.noise_resolution` for any network).
 
     Returns:
       (z float32 `[1, z_dim]`, list of `num_noise` float32 arrays `[1, r, r, 1]`).
@@ -26,6 +27,6 @@ def seeded_noise(seed, z_dim, num_noise):
     z = rnd.randn(1, z_dim).astype(np.float32)
     noise = []
     for i in range(num_noise):
-        r = SynthesisNetwork.noise_resolution(i)
+        r = noise_resolution(i)
         noise.append(rnd.randn(1, 1, r, r).astype(np.float32).reshape(1, r, r, 1))
     return z, noise

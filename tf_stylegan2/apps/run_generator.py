@@ -88,6 +88,11 @@ def _flag_or(name, default):
     return default if FLAGS[name].value is None else FLAGS[name].value
 
 
+def _default_psi(G):
+    """Without --truncation-psi: 0.5 as NVIDIA's StyleGAN2 apps, a StyleGAN v1 network's own 0.7 (cutoff 8)."""
+    return generation.default_truncation_psi(G)
+
+
 def _unseeded_noise_mode():
     """--noise_mode where images do not come from one seed each: const unless given, seeded is an error."""
     noise_mode = _flag_or("noise_mode", "const")
@@ -107,7 +112,7 @@ def generate_images():
     _require("seeds")
     seeds = cli.parse_int_list(FLAGS.seeds, "seed")
     G = _generator(FLAGS.network)
-    batches = generation.render_seeds(G, seeds, truncation_psi=_flag_or("truncation_psi", 0.5),
+    batches = generation.render_seeds(G, seeds, truncation_psi=_flag_or("truncation_psi", _default_psi(G)),
                                       noise_mode=_flag_or("noise_mode", "seeded"), class_idx=FLAGS["class"].value,
                                       batch_size=FLAGS.batch_size)
     run_dir = create_run_dir(FLAGS.result_dir, "generate-images")
@@ -126,7 +131,7 @@ def style_mixing_example():
     col_styles = cli.parse_int_list(FLAGS.col_styles, "style")
     noise_mode = _unseeded_noise_mode()
     G = _generator(FLAGS.network)
-    ws = generation.style_mixing_ws(G, row_seeds, col_seeds, col_styles, _flag_or("truncation_psi", 0.5),
+    ws = generation.style_mixing_ws(G, row_seeds, col_seeds, col_styles, _flag_or("truncation_psi", _default_psi(G)),
                                     FLAGS["class"].value)
     run_dir = create_run_dir(FLAGS.result_dir, "style-mixing-example")
     keys = list(ws)
@@ -269,7 +274,7 @@ def _edit_sources(G):
     if FLAGS.seeds:
         seeds = cli.parse_int_list(FLAGS.seeds, "seed")
         return (["seed%04d" % s for s in seeds],
-                generation.seed_ws(G, seeds, _flag_or("truncation_psi", 0.5), FLAGS["class"].value))
+                generation.seed_ws(G, seeds, _flag_or("truncation_psi", _default_psi(G)), FLAGS["class"].value))
     return _load_latent_files(FLAGS.latents or [FLAGS.latent], G)
 
 

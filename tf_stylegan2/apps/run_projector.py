@@ -139,7 +139,7 @@ def project_generated_images():
     G = _network()
     generated = []
     for seed in seeds:
-        z, noise = sg.seeded_noise(seed, G.z_dim, G.synthesis.num_noise)
+        z, noise = sg.seeded_noise(seed, G.z_dim, G.synthesis.num_noise, G.synthesis.noise_resolution)
         ws = G.mapping(z, None, truncation_psi=FLAGS.truncation_psi)
         generated.append((seed, G.synthesis(ws, noise=noise).numpy()))
     proj = _projector(G, hp)

@@ -13,6 +13,7 @@ from tf_stylegan2.official import kwargs as official_kwargs
 from tf_stylegan2.official import pytorch_snapshot, torch_pickle
 from tf_stylegan2.official.unpickler import NetworkPickleError, load_object, validate_states
 from tf_stylegan2.progress import Progress
+from tf_stylegan2.stylegan1 import load as stylegan1_load
 
 Networks = collections.namedtuple("Networks", ["G", "D", "G_ema"])
 Networks.__doc__ = """The pickle's `(G, D, Gs)`: training generator, discriminator, EMA generator (use G_ema for images)."""
@@ -148,8 +149,8 @@ class _ProgressReader:
 
 
 def load_pickle(path, progress=False):
-    """Load an official network pickle -> `Networks(G, D, G_ema)`: a StyleGAN2 / StyleGAN2-ADA TF
-    `(G, D, Gs)` pickle, or a StyleGAN2-ADA PyTorch snapshot (`{"G", "D", "G_ema", ...}`).
+    """Load an official network pickle -> `Networks(G, D, G_ema)`: a StyleGAN (v1, `tf_stylegan2.stylegan1`),
+    StyleGAN2 or StyleGAN2-ADA TF `(G, D, Gs)` pickle, or a StyleGAN2-ADA PyTorch snapshot (`{"G", "D", "G_ema", ...}`).
 
     Args:
       progress: show the bytes read as a progress bar on stderr.
@@ -165,6 +166,10 @@ def load_pickle(path, progress=False):
         raise NetworkPickleError("expected the official (G, D, Gs) tuple, got %d networks" % len(states))
     G, D, Gs = (net.state for net in states)
     del states
+    if stylegan1_load.is_stylegan1(G):
+        return Networks(stylegan1_load.generator_from_state(G, "G", build_network, _release_arrays),
+                        stylegan1_load.discriminator_from_state(D, "D", build_network, _release_arrays),
+                        stylegan1_load.generator_from_state(Gs, "G_ema", build_network, _release_arrays))
     return Networks(generator_from_state(G, "G", release=True), discriminator_from_state(D, "D", release=True),
                     generator_from_state(Gs, "G_ema", release=True))
 

@@ -1,6 +1,7 @@
 """Write networks as NVIDIA's official TF network pickle `(G, D, Gs)`: `save_pickle(networks, path)`.
 
-Two formats, as `official.kwargs` reads them:
+StyleGAN (v1) networks (`tf_stylegan2.stylegan1`) are written in NVlabs/stylegan's format, described
+by `stylegan1.save`. Otherwise two formats, as `official.kwargs` reads them:
 - StyleGAN2 TF1 (NVlabs/stylegan2): `G_main` {`G_synthesis_stylegan2`, `G_mapping`} and
   `D_stylegan2`; `dnnlib.tflib.network.Network` states of version 4; pickle protocol 4.
 - StyleGAN2-ADA TF (NVlabs/stylegan2-ada), used when the networks need one of its features
@@ -25,6 +26,7 @@ from tf_stylegan2.files import atomic_path
 from tf_stylegan2.networks.common import channels_rule, to_official
 from tf_stylegan2.official import kwargs as official_kwargs
 from tf_stylegan2.official.kwargs import ADA, STYLEGAN2
+from tf_stylegan2.stylegan1 import save as stylegan1_save
 
 BUILD_MODULE_SRC = '''"""Stand-in for the network code that NVIDIA's TF1 pickles embed, written by tf-stylegan2.
 
@@ -107,9 +109,16 @@ def _non_default(values, defaults):
     return {k: _plain(v) for k, v in values.items() if _plain(v) != defaults[k]}
 
 
+def _check_channel_rule(net, what):
+    if getattr(net, "channels", None) is not None:
+        raise ValueError("%s has an explicit channel table %s (from a rosinality checkpoint?): no official format "
+                         "holds it" % (what, net.channels))
+
+
 def generator_kwargs(G, flavour):
     """`static_kwargs` of `G_main` (the synthesis gets the same, the mapping adds `dlatent_broadcast`)."""
     m, s = G.mapping, G.synthesis
+    _check_channel_rule(s, G.name)
     defaults = dict(official_kwargs.MAPPING_DEFAULTS[flavour], **official_kwargs.SYNTHESIS_DEFAULTS[flavour])
     values = dict(fmap_base=s.fmap_base, fmap_decay=s.fmap_decay, fmap_min=s.fmap_min, fmap_max=s.fmap_max,
                   architecture=s.architecture, nonlinearity=s.activation, resample_kernel=s.resample_filter,
@@ -130,6 +139,7 @@ def generator_kwargs(G, flavour):
 
 def discriminator_kwargs(D, flavour):
     """`static_kwargs` of `D_stylegan2` / `D_main`."""
+    _check_channel_rule(D, D.name)
     values = dict(fmap_base=D.fmap_base, fmap_decay=D.fmap_decay, fmap_min=D.fmap_min, fmap_max=D.fmap_max,
                   architecture=D.architecture, nonlinearity=D.activation, resample_kernel=D.resample_filter,
                   mbstd_group_size=D.mbstd_group_size, mbstd_num_features=D.mbstd_num_features)
@@ -197,6 +207,14 @@ def discriminator_state(D, flavour):
                   _io([img, [None, D.c_dim]], [[None, 1]], ["images_in", "labels_in"], ["scores_out"]))
 
 
+def _stylegan1_network(spec):
+    """A `stylegan1.save` state description as the `Network` of NVIDIA's v1 format."""
+    return _Network(dict(version=stylegan1_save.VERSION, name=spec["name"], static_kwargs=spec["static_kwargs"],
+                         components={k: _stylegan1_network(c) for k, c in spec["components"].items()},
+                         build_module_src=BUILD_MODULE_SRC, build_func_name=spec["build_func_name"],
+                         variables=_variables(spec["weights"])))
+
+
 def save_pickle(networks, path):
     """Write `networks` (`Networks(G, D, G_ema)`) to `path` as the official `(G, D, Gs)` pickle,
     atomically (a temporary file renamed into place once complete and synced).
@@ -205,11 +223,16 @@ def save_pickle(networks, path):
       ValueError: networks no official format can hold.
       OSError: the file cannot be written (nothing is left behind).
     """
-    flavour = network_flavour(networks)
-    states = (generator_state(networks.G, "G", flavour), discriminator_state(networks.D, flavour),
-              generator_state(networks.G_ema, "Gs", flavour))
+    if stylegan1_save.is_stylegan1(networks):
+        states = tuple(_stylegan1_network(spec) for spec in stylegan1_save.network_specs(networks))
+        protocol = stylegan1_save.PROTOCOL
+    else:
+        flavour = network_flavour(networks)
+        states = (generator_state(networks.G, "G", flavour), discriminator_state(networks.D, flavour),
+                  generator_state(networks.G_ema, "Gs", flavour))
+        protocol = FORMATS[flavour]["protocol"]
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
-            _OfficialPickler(f, protocol=FORMATS[flavour]["protocol"]).dump(states)
+            _OfficialPickler(f, protocol=protocol).dump(states)
             f.flush()
             os.fsync(f.fileno())
