@@ -231,6 +231,80 @@ def test_unsupported_or_hostile_v1_pickles_are_refused_in_one_line(tmp_path, mut
     assert message in str(e.value) and "\n" not in str(e.value)
 
 
+def _make_conditional(label_size, seed=7):
+    """config-a turned into a conditional v1 network as NVIDIA's G_mapping / D_basic build one:
+    `LabelConcat/weight [label_size, latent_size]` first, Dense0 fed by `latent_size * 2`, D's
+    Dense1 with `label_size` outputs (new random values for these)."""
+    rng = np.random.RandomState(seed)
+
+    def mutate(G, D, Gs):
+        for state in (G, Gs):
+            mapping = state["components"]["mapping"]._state
+            for s in (state, state["components"]["synthesis"]._state, mapping):
+                s["static_kwargs"]["label_size"] = label_size
+            variables = dict(mapping["variables"])
+            latent, fmaps = variables["Dense0/weight"].shape
+            variables["Dense0/weight"] = rng.randn(2 * latent, fmaps).astype(np.float32) * 100
+            mapping["variables"] = ([("LabelConcat/weight", rng.randn(label_size, latent).astype(np.float32))]
+                                    + list(variables.items()))
+        D["static_kwargs"]["label_size"] = label_size
+        variables = dict(D["variables"])
+        variables["4x4/Dense1/weight"] = rng.randn(variables["4x4/Dense1/weight"].shape[0], label_size).astype(
+            np.float32)
+        variables["4x4/Dense1/bias"] = rng.randn(label_size).astype(np.float32) * 0.2
+        D["variables"] = list(variables.items())
+    return mutate
+
+
+def numpy_v1_mapping(mapping, z, c):
+    """NVIDIA's G_mapping in NumPy: concat([z, c @ LabelConcat]), pixel norm, v1 dense layers."""
+    x = np.concatenate([z, c @ mapping.label_layer.weight.numpy()], axis=1).astype(np.float64)
+    x = x / np.sqrt(np.mean(x ** 2, axis=1, keepdims=True) + 1e-8)
+    for layer in mapping.dense_layers:
+        w, b = layer.weight.numpy().astype(np.float64), layer.bias.numpy().astype(np.float64)
+        x = x @ (w * np.sqrt(2) / np.sqrt(w.shape[0]) * 0.01) + b * 0.01
+        x = np.maximum(x, 0.2 * x)
+    return x
+
+
+def test_conditional_v1_networks_embed_and_select_labels(tmp_path):
+    nets = sg.load_network(_mutated(tmp_path, _make_conditional(3)))
+    Gs, D = nets.G_ema, nets.D
+    assert Gs.c_dim == D.c_dim == 3
+    z = np.random.RandomState(0).randn(4, Gs.z_dim).astype(np.float32)
+    c = np.eye(3, dtype=np.float32)[[0, 1, 2, 1]]
+    w = Gs.mapping(z, c).numpy()
+    close(w, np.repeat(numpy_v1_mapping(Gs.mapping, z, c)[:, np.newaxis], Gs.num_ws, axis=1), atol=1e-5)
+    img = Gs(z, c).numpy()
+    for k in range(3):  # D's score for label k is Dense1's output k: an unconditional D with that column
+        single = StyleGAN1Discriminator(**dict(D.get_config(), c_dim=0))
+        for name, (var, _) in D.official_weights().items():
+            value = var.numpy()
+            single.official_weights()[name][0].assign(value[..., k:k + 1] if name.startswith("4x4/Dense1") else value)
+        onehot = np.eye(3, dtype=np.float32)[[k] * 4]
+        close(D(img, onehot), single(img), atol=1e-6)
+    with pytest.raises(ValueError, match="conditional"):
+        Gs.mapping(z)
+    path = str(tmp_path / "resaved.pkl")
+    sg.save_pickle(nets, path)
+    again = sg.load_network(path)
+    np.testing.assert_array_equal(again.G_ema.mapping(z, c).numpy(), w)
+    out = tmp_path / "out"
+    assert run_app("generate-images", "--network", path, "--seeds", "5", "--class", "2", "--noise-mode", "const",
+                   "--result-dir", out) == 0
+    expected = sg.to_uint8(Gs(sg.z_from_seed(5, Gs.z_dim), np.eye(3, dtype=np.float32)[[2]])).numpy()
+    assert_uint8_close(_pngs(out, ["seed0005.png"]), expected)
+    assert run_app("generate-images", "--network", path, "--seeds", "5", "--result-dir", out) != 0
+
+
+def test_fine_tuning_a_v1_network_is_refused(small):
+    from tf_stylegan2.training import loop
+    ds = types.SimpleNamespace(name="data", resolution=64, num_channels=3, label_dim=0)
+    with pytest.raises(loop.TrainingError, match=r"StyleGAN \(v1\) network: training v1 networks") as e:
+        loop._load_resume_networks(small.path, ds, cond=False)
+    assert "\n" not in str(e.value)
+
+
 def run_app(*args):
     flags.FLAGS.unparse_flags()
     argv, sys.argv = sys.argv, ["run_generator.py"] + [str(a) for a in args]

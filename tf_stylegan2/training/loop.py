@@ -20,6 +20,7 @@ from tf_stylegan2 import datasets, metrics
 from tf_stylegan2.files import atomic_path, create_run_dir
 from tf_stylegan2.networks import Discriminator, Generator
 from tf_stylegan2.official import Networks, save_pickle
+from tf_stylegan2.stylegan1 import StyleGAN1Generator
 from tf_stylegan2.training import augment, checkpoints, distribute, grid, options
 from tf_stylegan2.training.data import BatchStream
 from tf_stylegan2.training.stats import Accumulator, StatsWriter, cpu_mem_gb, nonfinite_keys, truncate_jsonl
@@ -79,6 +80,9 @@ def _load_resume_networks(source, ds, cond):
     if nets.G is None or nets.D is None:
         raise TrainingError("--resume=%s has no training G and D (a SavedModel?): give a pickle or converted "
                             "directory" % source)
+    if isinstance(nets.G, StyleGAN1Generator):
+        raise TrainingError("--resume=%s is a StyleGAN (v1) network: training v1 networks (progressive growing) "
+                            "is not supported, they load for generation, projection and export only" % source)
     G = nets.G
     if (G.img_resolution, G.img_channels) != (ds.resolution, ds.num_channels):
         raise TrainingError("--resume network makes %dx%d images with %d channels, but dataset %s is %dx%d with %d"
