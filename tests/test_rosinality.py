@@ -22,7 +22,7 @@ import pytest
 
 import tf_stylegan2 as sg
 from tf_stylegan2 import rosinality
-from tf_stylegan2.official import torch_pickle, torch_save
+from tf_stylegan2.official import load as official_load, torch_pickle, torch_save
 from tf_stylegan2.rosinality import load as ros_load
 from conftest import DATA, nhwc
 
@@ -292,6 +292,29 @@ def test_official_network_exports_and_renders_alike(tmp_path):
     _close(back.G_ema(z, truncation_psi=0.5), nets.G_ema(z, truncation_psi=0.5).numpy(), "G_ema images")
     img = nets.G_ema(z).numpy()
     _close(back.D(img), nets.D(img).numpy(), "D scores")
+
+
+def test_channel_tables_no_official_rule_gives_are_read_from_the_shapes(tmp_path):
+    channels = [48, 40, 24]  # resolutions 4, 8, 16: no min(fmap_base / res, fmap_max) gives these
+    mapping = dict(z_dim=32, w_dim=32, num_ws=6, num_layers=3, layer_features=32)
+    nets = sg.Networks(None, sg.Discriminator(img_resolution=16, channels=channels, name="D"),
+                       official_load.generator_from_configs(mapping, dict(w_dim=32, img_resolution=16,
+                                                                          channels=channels), "G_ema"))
+    nets.G_ema.mapping.w_avg.assign(np.linspace(-1, 1, 32, dtype=np.float32))
+    path = tmp_path / "table.pt"
+    assert rosinality.save_rosinality(nets, path).startswith("channels [48, 40, 24]")
+    back = sg.load_network(path)
+    assert back.G is None and back.G_ema.synthesis.channels == channels and back.D.channels == channels
+    for a, b in ((back.G_ema, nets.G_ema), (back.D, nets.D)):
+        for name, (var, _) in a.official_weights().items():
+            np.testing.assert_allclose(var.numpy(), b.official_weights()[name][0].numpy(), rtol=0, atol=6e-8,
+                                       err_msg=name)
+    z = sg.z_from_seeds(range(2), 32)
+    _close(back.G_ema(z, truncation_psi=0.7), nets.G_ema(z, truncation_psi=0.7).numpy(), "images")
+    rebuilt = sg.SynthesisNetwork.from_config(back.G_ema.synthesis.get_config())
+    assert rebuilt.channels == channels
+    with pytest.raises(ValueError, match="explicit channel table"):
+        sg.save_pickle(sg.Networks(back.G_ema, back.D, back.G_ema), tmp_path / "x.pkl")
 
 
 def test_export_refuses_what_rosinality_cannot_hold(tmp_path, forms):

@@ -34,6 +34,17 @@ def channels_rule(fmap_base, fmap_decay=1.0, fmap_min=1, fmap_max=512):
     return lambda stage: int(np.clip(int(fmap_base / (2.0 ** (stage * fmap_decay))), fmap_min, fmap_max))
 
 
+def channel_table(channels, log2_res):
+    """`channels_rule`'s `nf(stage)` from an explicit table: the channel counts of resolutions 4, 8,
+    ..., `2**log2_res` (stage s is resolution `2**(s+1)`; stage 0, a discriminator's Dense0, takes
+    the 4x4 count). ValueError unless the table has one positive count per resolution."""
+    channels = [int(c) for c in channels]
+    if len(channels) != log2_res - 1 or min(channels) < 1:
+        raise ValueError("channels must list %d positive counts (resolutions 4 to %d), got %s"
+                         % (log2_res - 1, 2 ** log2_res, channels))
+    return lambda stage: channels[max(stage, 1) - 1]
+
+
 def resolution_log2(resolution):
     """log2 of a power-of-two resolution >= 4, else ValueError."""
     r = int(np.log2(resolution)) if resolution and resolution > 0 else 0

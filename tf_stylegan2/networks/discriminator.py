@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from tf_stylegan2 import ops
 from tf_stylegan2.layers import Conv2dLayer, DenseLayer, MinibatchStddev
-from tf_stylegan2.networks import common
+from tf_stylegan2.networks import common, recompute
 from tf_stylegan2.networks.mapping import normalize_2nd_moment
 from tf_stylegan2.networks.synthesis import ARCHITECTURES
 
@@ -29,12 +29,19 @@ class Discriminator(keras.Model):
     `mapping_lr_multiplier`) to `cmap [N, cmap_dim]`; score `sum(out * cmap, axis=1) / sqrt(cmap_dim)`.
     Minibatch stddev groups `min(mbstd_group_size, N)` samples (None: the whole minibatch; N must
     be divisible by the group size); it is off for a group size of 1 or `mbstd_num_features=0`.
+
+    The attribute `recompute` lists the block resolutions (R, R/2, ..., 8) whose forward pass is
+    run again in the backward pass instead of keeping its activations (`networks.recompute`; empty
+    by default): the same gradients, first and second order, for less memory.
+
+    Channels: the official rule from the `fmap_*` arguments, or `channels`, the count of every
+    resolution 4, 8, ..., R (Dense0 takes the 4x4 count; official pickles cannot hold such a network).
     """
 
     def __init__(self, c_dim=0, img_resolution=1024, img_channels=3, architecture="resnet", fmap_base=16384,
                  fmap_decay=1.0, fmap_min=1, fmap_max=512, mbstd_group_size=4, mbstd_num_features=1,
                  activation="lrelu", resample_filter=(1, 3, 3, 1), conv_clamp=None, label_mode="onehot",
-                 cmap_dim=None, mapping_layers=0, mapping_lr_multiplier=0.1, **kwargs):
+                 cmap_dim=None, mapping_layers=0, mapping_lr_multiplier=0.1, channels=None, **kwargs):
         super().__init__(**kwargs)
         if architecture not in ARCHITECTURES:
             raise ValueError("architecture must be one of %s, got %r" % (ARCHITECTURES, architecture))
@@ -50,7 +57,9 @@ class Discriminator(keras.Model):
         self.activation, self.conv_clamp = activation, conv_clamp
         self.resample_filter = [float(v) for v in resample_filter]
         self.log2_res = common.resolution_log2(self.img_resolution)
-        nf = common.channels_rule(fmap_base, fmap_decay, fmap_min, fmap_max)
+        self.channels = None if channels is None else [int(c) for c in channels]
+        nf = (common.channels_rule(fmap_base, fmap_decay, fmap_min, fmap_max) if channels is None
+              else common.channel_table(channels, self.log2_res))
         self.cmap_dim = int(cmap_dim or nf(0)) if label_mode == "projection" else None
 
         conv_kwargs = dict(activation=activation, resample_filter=self.resample_filter, conv_clamp=conv_clamp)
@@ -81,6 +90,7 @@ class Discriminator(keras.Model):
                 DenseLayer(self.cmap_dim, self.cmap_dim, activation=activation, lr_multiplier=self.mapping_lr_multiplier,
                            name="Mapping%d" % i) for i in range(self.mapping_layers)]
         self.out = DenseLayer(nf(0), self.cmap_dim if self.label_layers else max(self.c_dim, 1), name="Output")
+        self.recompute = ()
         self.build()
 
     def _layers_by_scope(self):
@@ -112,19 +122,10 @@ class Discriminator(keras.Model):
         y = tf.cast(img, tf.float32)
         x = None
         for block in self.blocks:
-            dtype = common.block_dtype(block["res"], self.log2_res, precision)
-            y = tf.cast(y, dtype)
-            x = None if x is None else tf.cast(x, dtype)
-            if "fromrgb" in block:
-                t = block["fromrgb"](y)
-                x = t if x is None else x + t
-            if "skip" in block:
-                t = block["skip"](x, gain=float(np.sqrt(0.5)))
-                x = block["conv1"](block["conv0"](x), gain=float(np.sqrt(0.5))) + t
-            else:
-                x = block["conv1"](block["conv0"](x))
-            if self.architecture == "skip":
-                y = ops.downsample2d(y, self.resample_filter)
+            uses_y = "fromrgb" in block or self.architecture == "skip"
+            x, y_down = recompute.block_call(2 ** block["res"] in self.recompute, self._block, block, precision, x,
+                                             y if uses_y else None)
+            y = y if y_down is None else y_down
         x, y = (None if x is None else tf.cast(x, tf.float32)), tf.cast(y, tf.float32)
         if self.fromrgb4 is not None:
             x = x + self.fromrgb4(y)
@@ -133,6 +134,22 @@ class Discriminator(keras.Model):
         x = self.conv4(x)
         x = self.dense0(tf.reshape(x, [tf.shape(x)[0], -1]))
         return self.out(x)
+
+    def _block(self, block, precision, x, y):
+        """One block: features `x` (None before the first FromRGB) and the image `y` (None when the
+        block does not read it) -> the features at half the resolution and, for the "skip"
+        architecture, the image downsampled (else None)."""
+        dtype = common.block_dtype(block["res"], self.log2_res, precision)
+        x = None if x is None else tf.cast(x, dtype)
+        if "fromrgb" in block:
+            t = block["fromrgb"](tf.cast(y, dtype))
+            x = t if x is None else x + t
+        if "skip" in block:
+            t = block["skip"](x, gain=float(np.sqrt(0.5)))
+            x = block["conv1"](block["conv0"](x), gain=float(np.sqrt(0.5))) + t
+        else:
+            x = block["conv1"](block["conv0"](x))
+        return x, (ops.downsample2d(tf.cast(y, dtype), self.resample_filter) if self.architecture == "skip" else None)
 
     def cmap(self, c):
         """"projection" mode: labels `[N, c_dim]` -> `[N, cmap_dim]` (embedding, normalised, then mapping)."""
@@ -150,10 +167,13 @@ class Discriminator(keras.Model):
         return out
 
     def get_config(self):
-        return dict(c_dim=self.c_dim, img_resolution=self.img_resolution, img_channels=self.img_channels,
-                    architecture=self.architecture, fmap_base=self.fmap_base, fmap_decay=self.fmap_decay,
-                    fmap_min=self.fmap_min, fmap_max=self.fmap_max, mbstd_group_size=self.mbstd_group_size,
-                    mbstd_num_features=self.mbstd_num_features, activation=self.activation,
-                    resample_filter=self.resample_filter, conv_clamp=self.conv_clamp, label_mode=self.label_mode,
-                    cmap_dim=self.cmap_dim, mapping_layers=self.mapping_layers,
-                    mapping_lr_multiplier=self.mapping_lr_multiplier, name=self.name)
+        config = dict(c_dim=self.c_dim, img_resolution=self.img_resolution, img_channels=self.img_channels,
+                      architecture=self.architecture, fmap_base=self.fmap_base, fmap_decay=self.fmap_decay,
+                      fmap_min=self.fmap_min, fmap_max=self.fmap_max, mbstd_group_size=self.mbstd_group_size,
+                      mbstd_num_features=self.mbstd_num_features, activation=self.activation,
+                      resample_filter=self.resample_filter, conv_clamp=self.conv_clamp, label_mode=self.label_mode,
+                      cmap_dim=self.cmap_dim, mapping_layers=self.mapping_layers,
+                      mapping_lr_multiplier=self.mapping_lr_multiplier, name=self.name)
+        if self.channels is not None:
+            config["channels"] = self.channels
+        return config

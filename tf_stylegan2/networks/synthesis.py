@@ -8,7 +8,7 @@ import tensorflow as tf
 from tf_stylegan2 import ops
 from tf_stylegan2.layers import Conv2dLayer, ConstInput, SynthesisLayer, ToRGBLayer
 from tf_stylegan2.layers.initialization import add_weight
-from tf_stylegan2.networks import common
+from tf_stylegan2.networks import common, recompute
 
 ARCHITECTURES = ("orig", "skip", "resnet")
 NOISE_MODES = ("const", "random", "none")
@@ -73,15 +73,23 @@ class SynthesisNetwork(keras.Model):
     `common.block_dtype`) in that dtype (weights and activations cast, convolution outputs
     clamped to ±256 like StyleGAN2-ADA's `conv_clamp`), accumulating the image in float32.
 
+    Channels: the official rule from `fmap_base`, `fmap_decay`, `fmap_min`, `fmap_max`, unless
+    `channels` lists the count of every resolution 4, 8, ..., R (e.g. a rosinality checkpoint's
+    table; official pickles cannot hold such a network).
+
     Layer `i` (0 = the 4x4 conv, then Conv0_up / Conv1 per block) reads `ws[:, i]`; the ToRGB of
     resolution `2^r` reads `ws[:, 2r-3]`, so `num_ws = 2*log2(R) - 2`. Noise for conv layer `i`:
     `noise[i]` when given (`[N or 1, H, W]` or `[N or 1, H, W, 1]`), else the stored buffer
     `noise{i}` ("const"), fresh N(0, 1) ("random"), or zero ("none").
+
+    The attribute `recompute` lists the block resolutions (4, 8, ..., R) whose forward pass is run
+    again in the backward pass instead of keeping its activations (`networks.recompute`; empty by
+    default): the same gradients, first and second order, for less memory.
     """
 
     def __init__(self, w_dim=512, img_resolution=1024, img_channels=3, fmap_base=16384, fmap_decay=1.0, fmap_min=1,
                  fmap_max=512, architecture="skip", activation="lrelu", resample_filter=(1, 3, 3, 1),
-                 fused_modconv="auto", conv_clamp=None, **kwargs):
+                 fused_modconv="auto", conv_clamp=None, channels=None, **kwargs):
         super().__init__(**kwargs)
         if architecture not in ARCHITECTURES:
             raise ValueError("architecture must be one of %s, got %r" % (ARCHITECTURES, architecture))
@@ -93,7 +101,9 @@ class SynthesisNetwork(keras.Model):
         self.log2_res = common.resolution_log2(self.img_resolution)
         self.num_ws = 2 * self.log2_res - 2
         self.num_noise = self.num_ws - 1
-        nf = common.channels_rule(fmap_base, fmap_decay, fmap_min, fmap_max)
+        self.channels = None if channels is None else [int(c) for c in channels]
+        nf = (common.channels_rule(fmap_base, fmap_decay, fmap_min, fmap_max) if channels is None
+              else common.channel_table(channels, self.log2_res))
 
         layer_kwargs = dict(w_dim=self.w_dim, activation=activation, resample_filter=self.resample_filter,
                             conv_clamp=conv_clamp, fused_modconv=fused_modconv)
@@ -117,6 +127,7 @@ class SynthesisNetwork(keras.Model):
         self.blocks = blocks  # assigned complete: Keras tracks the layers of dicts present at assignment
         self.build()
         self.execution = "auto"
+        self.recompute = ()
         self._compiled = CompiledCalls(super().__call__)
 
     def build(self, input_shape=None):
@@ -156,8 +167,10 @@ class SynthesisNetwork(keras.Model):
                               noise_mode=noise_mode, noise=as_float_tensors(noise), precision=precision)
 
     def trace_key(self):
-        """The layer settings a compiled graph depends on: each modulated layer's `fused_modconv`."""
-        return tuple(layer.fused_modconv for layer in self._flatten_layers() if hasattr(layer, "fused_modconv"))
+        """The settings a compiled graph depends on: the recomputed blocks and each modulated layer's
+        `fused_modconv`."""
+        return (tuple(self.recompute),) + tuple(
+            layer.fused_modconv for layer in self._flatten_layers() if hasattr(layer, "fused_modconv"))
 
     def call(self, ws, noise_mode="const", noise=None, precision="fp32"):
         if noise_mode not in NOISE_MODES:
@@ -171,23 +184,33 @@ class SynthesisNetwork(keras.Model):
         img = None
         for block in self.blocks:
             r = block["res"]
-            x = tf.cast(x, common.block_dtype(r, self.log2_res, precision))
-            if r == 2:
-                x = block["conv1"](x, ws[:, 0], self._noise(0, batch, noise_mode, noise))
-            else:
-                i0 = 2 * r - 5
-                x_in = x
-                gain = float(np.sqrt(0.5)) if self.architecture == "resnet" else 1.0
-                x = block["conv0"](x, ws[:, i0], self._noise(i0, batch, noise_mode, noise))
-                x = block["conv1"](x, ws[:, i0 + 1], self._noise(i0 + 1, batch, noise_mode, noise), gain=gain)
-                if "skip" in block:
-                    x = x + block["skip"](x_in, gain=gain)
-                if img is not None:
-                    img = ops.upsample2d(img, self.resample_filter)
-            if "torgb" in block:
-                y = tf.cast(block["torgb"](x, ws[:, 2 * r - 3]), tf.float32)
-                img = y if img is None else img + y
+            first = max(2 * r - 5, 0)  # the block's first conv layer; its ToRGB reads ws[:, 2r-3]
+            noises = [self._noise(i, batch, noise_mode, noise) for i in range(first, 2 * r - 3)]
+            x, img = recompute.block_call(2 ** r in self.recompute, self._block, block, precision, x, img,
+                                          ws[:, first:2 * r - 2], *noises)
         return img
+
+    def _block(self, block, precision, x, img, ws, *noises):
+        """One block: features `x` and the image so far `img` (None before the first ToRGB) -> both
+        after it. `ws [N, 3, w_dim]` (2 at 4x4): its conv layers' and its ToRGB's; `noises`: its conv
+        layers'."""
+        r = block["res"]
+        x = tf.cast(x, common.block_dtype(r, self.log2_res, precision))
+        if r == 2:
+            x = block["conv1"](x, ws[:, 0], noises[0])
+        else:
+            x_in = x
+            gain = float(np.sqrt(0.5)) if self.architecture == "resnet" else 1.0
+            x = block["conv0"](x, ws[:, 0], noises[0])
+            x = block["conv1"](x, ws[:, 1], noises[1], gain=gain)
+            if "skip" in block:
+                x = x + block["skip"](x_in, gain=gain)
+            if img is not None:
+                img = ops.upsample2d(img, self.resample_filter)
+        if "torgb" in block:
+            y = tf.cast(block["torgb"](x, ws[:, -1]), tf.float32)
+            img = y if img is None else img + y
+        return x, img
 
     def official_weights(self):
         """`{official name: (variable, layout)}` for the synthesis component."""
@@ -201,8 +224,11 @@ class SynthesisNetwork(keras.Model):
         return out
 
     def get_config(self):
-        return dict(w_dim=self.w_dim, img_resolution=self.img_resolution, img_channels=self.img_channels,
-                    fmap_base=self.fmap_base, fmap_decay=self.fmap_decay, fmap_min=self.fmap_min,
-                    fmap_max=self.fmap_max, architecture=self.architecture, activation=self.activation,
-                    resample_filter=self.resample_filter, fused_modconv=self.fused_modconv,
-                    conv_clamp=self.conv_clamp, name=self.name)
+        config = dict(w_dim=self.w_dim, img_resolution=self.img_resolution, img_channels=self.img_channels,
+                      fmap_base=self.fmap_base, fmap_decay=self.fmap_decay, fmap_min=self.fmap_min,
+                      fmap_max=self.fmap_max, architecture=self.architecture, activation=self.activation,
+                      resample_filter=self.resample_filter, fused_modconv=self.fused_modconv,
+                      conv_clamp=self.conv_clamp, name=self.name)
+        if self.channels is not None:
+            config["channels"] = self.channels
+        return config

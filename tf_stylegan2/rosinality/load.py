@@ -10,7 +10,7 @@ Two forms are read (any `torch.save` serialization, see `official.torch_pickle.l
 The architecture comes from the tensors: `size` (the number of `to_rgbs`), `style_dim`, `n_mlp`
 (the `style.{i}` layers) and the channel count of every resolution (the weight shapes), as an
 official `fmap_base`/`fmap_max` rule when one reproduces it, else as an explicit per-resolution
-`channels` table. Fixed by rosinality's code: the mapping's lr_mul 0.01 (`lr_mlp`), the blur
+`channels` table (such networks cannot be saved as official pickles). Fixed by rosinality's code: the mapping's lr_mul 0.01 (`lr_mlp`), the blur
 kernel [1, 3, 3, 1] (checked against the kernel buffers), a 'skip' generator and 'resnet'
 discriminator, minibatch-stddev groups of 4 with 1 feature.
 """
@@ -101,7 +101,8 @@ def _build(build, variables, table, what):
 def channel_config(channels, what):
     """Channel counts of resolutions 4, 8, ..., R -> `dict(fmap_base=, fmap_max=)` when the official
     rule `min(fmap_base / 2**(log2(res) - 1), fmap_max)` gives exactly these (and `nf(0)` =
-    the 4x4 count, a discriminator's Dense0), else `dict(channels=[...])`."""
+    the 4x4 count, a discriminator's Dense0), else `dict(channels=channels)` (an explicit table,
+    which official pickles cannot hold)."""
     channels = [int(c) for c in channels]
     if min(channels) < 1:
         raise NetworkPickleError("%s: a resolution with no channels" % what)
@@ -110,8 +111,7 @@ def channel_config(channels, what):
     nf = channels_rule(fmap_base, 1.0, 1, fmap_max)
     if all(nf(stage + 1) == c for stage, c in enumerate(channels)) and nf(0) == fmap_max:
         return dict(fmap_base=fmap_base, fmap_max=fmap_max)
-    raise NetworkPickleError("%s: channel table %s (resolutions 4 to %d) is not min(base / res, max): not supported"
-                             % (what, channels, 2 ** (len(channels) + 1)))
+    return dict(channels=channels)
 
 
 def mean_latent(G, samples=MEAN_LATENT_SAMPLES, seed=MEAN_LATENT_SEED):
@@ -144,7 +144,8 @@ def networks_from_checkpoint(obj, what="checkpoint"):
     args = obj.get("args")
     arch = args.get("arch", SUPPORTED_ARCH) if isinstance(args, dict) else SUPPORTED_ARCH
     if arch != SUPPORTED_ARCH:
-        raise NetworkPickleError("%s: args.arch=%r (e.g. SWAGAN) is not supported, only %r" % (what, arch, SUPPORTED_ARCH))
+        raise NetworkPickleError("%s: args.arch=%r (e.g. SWAGAN) is not supported, only %r"
+                                 % (what, arch, SUPPORTED_ARCH))
     for key in ("g", "d"):
         if key in obj and not isinstance(obj[key], dict):
             raise NetworkPickleError("%s: %s is a %s, not a state dict" % (what, key, type(obj[key]).__name__))
