@@ -2,23 +2,19 @@
 mapping, truncation, images, style mixing, D scores, the flipped fused kernel, saving back, refusals,
 the generator apps, projector, SeFa and the SavedModel."""
 
-import glob
 import os
 import subprocess
-import sys
 import types
 
 import numpy as np
 import pytest
-from absl import flags
-from PIL import Image
 
 import official_writer
 import tf_stylegan2 as sg
 from conftest import DATA, assert_uint8_close, nhwc
+from test_run_generator import read_png, run_app, run_dir_of
 from test_serving_c_api import TAG, serving_program, serving_tensor_names  # noqa: F401 (a fixture)
 from tf_stylegan2 import editing, generation, projector
-from tf_stylegan2.apps import run_generator
 from tf_stylegan2.export.saved_model import export_saved_model
 from tf_stylegan2.official.load import read_pickle
 from tf_stylegan2.official.unpickler import validate_states
@@ -305,21 +301,9 @@ def test_fine_tuning_a_v1_network_is_refused(small):
     assert "\n" not in str(e.value)
 
 
-def run_app(*args):
-    flags.FLAGS.unparse_flags()
-    argv, sys.argv = sys.argv, ["run_generator.py"] + [str(a) for a in args]
-    try:
-        run_generator.main()
-    except SystemExit as e:
-        return e.code or 0
-    finally:
-        sys.argv = argv
-    return 0
-
-
 def _pngs(directory, names):
-    (run_dir,) = glob.glob(os.path.join(str(directory), "0*"))
-    return [np.asarray(Image.open(os.path.join(run_dir, n))) for n in names]
+    run_dir = run_dir_of(directory)
+    return [read_png(os.path.join(run_dir, n)) for n in names]
 
 
 def test_generate_images_app_writes_nvidias_images_with_the_v1_defaults(small, tmp_path):

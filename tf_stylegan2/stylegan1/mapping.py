@@ -6,7 +6,7 @@ import tensorflow as tf
 from tf_stylegan2.layers import DenseLayer
 from tf_stylegan2.layers.initialization import add_weight
 from tf_stylegan2.networks import common
-from tf_stylegan2.networks.mapping import normalize_2nd_moment
+from tf_stylegan2.networks.mapping import MappingNetwork, normalize_2nd_moment
 from tf_stylegan2.stylegan1.layers import DenseV1
 
 NETWORK_DEFAULT = "network default"  # truncation argument: the value the network was pickled with
@@ -84,9 +84,7 @@ class StyleGAN1Mapping(keras.Model):
             truncation_cutoff = self.default_truncation_cutoff
         if truncation_disabled(truncation_psi, truncation_cutoff):
             return w
-        psi = tf.cast(truncation_psi, w.dtype)
-        coefs = tf.where(tf.range(self.num_ws) < truncation_cutoff, psi, tf.ones([], w.dtype))[:, tf.newaxis]
-        return self.w_avg + (w - self.w_avg) * coefs
+        return MappingNetwork.truncate(self, w, truncation_psi, truncation_cutoff)
 
     def official_weights(self):
         """`{official name: (variable, layout)}` of the `G_mapping` component (w_avg is G-level `dlatent_avg`)."""

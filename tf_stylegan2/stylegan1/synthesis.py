@@ -6,7 +6,8 @@ import tensorflow as tf
 from tf_stylegan2.layers import Conv2dLayer
 from tf_stylegan2.layers.initialization import add_weight
 from tf_stylegan2.networks import common
-from tf_stylegan2.networks.synthesis import NOISE_MODES, CompiledCalls, as_float_tensors, resolve_execution
+from tf_stylegan2.networks.synthesis import (NOISE_MODES, CompiledCalls, SynthesisNetwork, as_float_tensors,
+                                             resolve_execution)
 from tf_stylegan2.stylegan1.layers import StyledLayerV1, fused_scale_at, official_scope
 
 
@@ -84,16 +85,7 @@ class StyleGAN1Synthesis(keras.Model):
         """The styled layers in w order (`num_ws` of them)."""
         return [block[key] for block in self.blocks for key in ("conv0", "conv1")]
 
-    def _noise(self, i, batch, noise_mode, noise):
-        if noise is not None and noise[i] is not None:
-            n = tf.convert_to_tensor(noise[i], tf.float32)
-            return n[..., tf.newaxis] if n.shape.rank == 3 else n
-        if noise_mode == "const":
-            return self.noise_buffers[i]
-        if noise_mode == "random":
-            r = self.noise_resolution(i)
-            return tf.random.normal([batch, r, r, 1])
-        return None
+    _noise = SynthesisNetwork._noise  # StyleGAN2's rules: the override, else the buffer, fresh noise or none
 
     def __call__(self, ws, noise_mode="const", noise=None, precision="fp32"):
         execution = resolve_execution(self.execution)
