@@ -14,7 +14,7 @@ import tf_stylegan2 as sg
 from conftest import DATA, assert_uint8_close, nhwc
 from test_run_generator import read_png, run_app, run_dir_of
 from test_serving_c_api import TAG, serving_program, serving_tensor_names  # noqa: F401 (a fixture)
-from tf_stylegan2 import editing, generation, projector
+from tf_stylegan2 import converted, editing, generation, projector
 from tf_stylegan2.export.saved_model import export_saved_model
 from tf_stylegan2.official.load import read_pickle
 from tf_stylegan2.official.unpickler import validate_states
@@ -156,6 +156,16 @@ def test_save_pickle_writes_nvidias_v1_format_and_round_trips(v1, tmp_path):
     again = sg.load_network(path)
     z = v1.ref["z"]
     np.testing.assert_array_equal(again.G_ema(z).numpy(), v1.nets.G_ema(z).numpy())
+
+
+def test_converted_directory_round_trips(small, tmp_path):
+    converted.save(small.nets, str(tmp_path), source=small.path)
+    again = sg.load_network(str(tmp_path))
+    assert isinstance(again.G_ema, StyleGAN1Generator) and isinstance(again.D, StyleGAN1Discriminator)
+    for ours, theirs in zip(again, small.nets):
+        assert ours.get_config() == theirs.get_config()
+        for (name, (a, _)), (_, (b, _)) in zip(ours.official_weights().items(), theirs.official_weights().items()):
+            np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=name)
 
 
 def _state_tree(net):

@@ -5,6 +5,7 @@ Layout (written by `save`, read by `load` and `tf_stylegan2.load_network`):
     config.json          {"format": "tf_stylegan2.converted", "version": 1, "source": <str or null>,
                           "networks": {"G": {"class": "Generator", "config": {...}, "weights": "G.weights.h5"},
                                        "D": {...Discriminator...}, "G_ema": {...}}}
+                         (classes StyleGAN1Generator / StyleGAN1Discriminator for StyleGAN v1 networks)
     G.weights.h5, D.weights.h5, G_ema.weights.h5   (Keras 3 `save_weights` format, NHWC layouts)
 
 The networks are rebuilt from their `get_config()`, so no pickle is needed afterwards.
@@ -17,11 +18,13 @@ from tf_stylegan2.layers.initialization import deferred_initialization
 from tf_stylegan2.networks import Discriminator, Generator
 from tf_stylegan2.official.load import Networks
 from tf_stylegan2.official.unpickler import NetworkPickleError
+from tf_stylegan2.stylegan1 import StyleGAN1Discriminator, StyleGAN1Generator
 
 CONFIG_FILE = "config.json"
 FORMAT = "tf_stylegan2.converted"
 VERSION = 1
-_CLASSES = {"Generator": Generator, "Discriminator": Discriminator}
+_CLASSES = {"Generator": Generator, "Discriminator": Discriminator, "StyleGAN1Generator": StyleGAN1Generator,
+            "StyleGAN1Discriminator": StyleGAN1Discriminator}
 
 
 def is_converted_dir(path):
