@@ -49,7 +49,9 @@ def layer_indices(layers, count):
 
 def modulated_conv_layers(G):
     """The modulated 3x3 conv layers of `G.synthesis` (ToRGB excluded), ordered by the w index
-    each reads: entry `i` reads `ws[:, i]`, so there are `num_ws - 1`.
+    each reads: entry `i` reads `ws[:, i]`, so there are `num_ws - 1`. For a StyleGAN (v1) network
+    the `num_ws` styled layers (the constant's first), whose `mod_weight` is the StyleMod weight
+    (scale and bias columns, as genforce's SeFa uses it).
 
     Raises:
       ValueError: a generator without Keras layers (a SavedModel).
