@@ -1,34 +1,15 @@
-"""pSp's GradualStyleEncoder against pSp's own outputs (`tests/data/psp`, a copy of the shared
-`psp` fixture: pSp's exact structure and file format with narrowed widths, 64 px input, 8 styles;
-references computed by pSp's PyTorch code in float32, see its README): the backbone taps, the
-pyramid maps, the codes, the resampling helpers and the PNG preprocessing."""
-
-import os
+"""pSp's GradualStyleEncoder against pSp's own outputs (the `tests/data/psp` fixture, see
+`psp_fixture.py`): the backbone taps, the pyramid maps, the codes, the resampling helpers and the
+PNG preprocessing."""
 
 import numpy as np
 import pytest
 
-from conftest import DATA
+from psp_fixture import TOL, nhwc, psp_path, psp_refs
 from tf_stylegan2.encoders import preprocess, resampling
 from tf_stylegan2.encoders.psp_weights import encoder_config, encoder_from_state_dict
 from tf_stylegan2.official.torch_pickle import load_torch_file
 from tf_stylegan2.official.unpickler import NetworkPickleError
-
-PSP = os.path.join(DATA, "psp")
-TOL = dict(atol=1e-4, rtol=1e-4)  # the fixture README's suggestion for a float32 port
-
-
-def psp_path(name="psp-narrow.pt"):
-    return os.path.join(PSP, name)
-
-
-def psp_refs():
-    with np.load(psp_path("refs.npz")) as f:
-        return {k: f[k] for k in f.files}
-
-
-def nhwc(x):
-    return np.transpose(x, (0, 2, 3, 1))
 
 
 def encoder_tensors(path=None):

@@ -1,13 +1,16 @@
 """The converter app (`python -m converters.convert_pkl`): an official network pickle to Keras
 weights and a TF Serving SavedModel, written atomically; see `tf_stylegan2.export.convert`.
 `--to=rosinality --output=model.pt`: any Keras source to a rosinality/stylegan2-pytorch checkpoint
-instead (`tf_stylegan2.rosinality.save_rosinality`)."""
+instead (`tf_stylegan2.rosinality.save_rosinality`). `--encoder=PSP.pt --output_dir=DIR`: a pSp encoder's
+SavedModel (`tf_stylegan2.export.encoder_saved_model`)."""
 
 from absl import flags, logging
 
+import tf_stylegan2 as sg
 from tf_stylegan2 import rosinality, sources
 from tf_stylegan2.apps import cli
 from tf_stylegan2.export.convert import convert_network
+from tf_stylegan2.export.encoder_saved_model import convert_encoder
 
 FLAGS = flags.FLAGS
 # allow_override: other apps define some of the same names (network, truncation_psi).
@@ -30,6 +33,8 @@ def define_flags():
     flags.DEFINE_integer("verify", 0, "Compare the Keras model and the reloaded SavedModel on seeds 0..N-1.",
                          lower_bound=0, **_ARGS)
     flags.DEFINE_float("truncation_psi", 0.5, "Truncation used by --verify.", **_ARGS)
+    flags.DEFINE_string("encoder", None, "A pSp checkpoint (.pt) instead of --network: <output_dir>/saved_model gets "
+                        "its encode (uint8 images -> W+) and encode_decode (uint8 -> uint8) signatures.", **_ARGS)
 
 
 def convert():
@@ -38,6 +43,13 @@ def convert():
         return export_rosinality()
     if not FLAGS.output_dir:
         raise cli.CommandError("--output_dir is required (or --to=rosinality --output=model.pt)")
+    if FLAGS.encoder:
+        if FLAGS.network or FLAGS.verify or FLAGS.keras_file or not FLAGS.saved_model:
+            raise cli.CommandError("--encoder writes the encoder's SavedModel only: drop --network, --verify, "
+                                   "--keras_file and --nosaved_model")
+        convert_encoder(sg.load_encoder(FLAGS.encoder), FLAGS.output_dir)
+        print("wrote %s" % FLAGS.output_dir)
+        return
     if FLAGS.verify and not FLAGS.saved_model:
         raise cli.CommandError("--verify needs the SavedModel: drop --nosaved_model")
     report = convert_network(FLAGS.network, FLAGS.output_dir, cache_dir=FLAGS.cache_dir,

@@ -3,11 +3,12 @@
 Subcommands (as the official TF1 script, plus image files, W+, saved latents and noise):
   project-generated-images [--network=PKL] --seeds=0-2 [--truncation_psi=1.0]
   project-real-images [--network=PKL] (--images=FILES|DIR|GLOB,... | --data_dir=DIR --dataset=NAME) [--num_images=N]
+    [--init=encoder:PSP.pt]
 Per target, under `<result_dir>/<NNNNN>-<subcommand>/`: `<prefix>target.png`, `<prefix>step%04d.png` at
 the snapshot steps, `<prefix>grid.png` (target, then the snapshots, in a row), `<prefix>projected_w.npz`
 (key `w`, `[1, num_ws, w_dim]`) and `.npy` (`[num_ws, w_dim]`), `<prefix>noise.npz` (`noise0..`,
 `[1, r, r, 1]`), with `--save_gif` `<prefix>optimization.gif` (target | projection).
-Without `--network`: the packaged 32x32 emoji network.
+Without `--network`: the packaged 32x32 emoji network (with `--init=encoder:PSP.pt`: the encoder's decoder).
 """
 
 import os
@@ -68,6 +69,8 @@ def define_flags():
     flags.DEFINE_string("dataset", None, "project-real-images: dataset directory under --data_dir.", **_ARGS)
     flags.DEFINE_integer("num_images", None, "project-real-images: targets to project (default: all files, "
                          "3 dataset images).", **_ARGS)
+    flags.DEFINE_string("init", None, "project-real-images: encoder:PSP.pt starts from a pSp encoder's W+ code and its "
+                        "decoder's stored noise (space w+; the network defaults to the encoder's decoder).", **_ARGS)
 
 
 def _hyperparameters():
@@ -89,21 +92,35 @@ def _network():
     return sg.load_network(FLAGS.network).G_ema
 
 
-def _projector(G, hp):
+def _projector(G, hp, space=None):
     linear = projector.load_linear_weights(FLAGS.lpips_weights) if FLAGS.lpips_weights else None
     distance = projector.PerceptualDistance(projector.vgg16_backbone(FLAGS.vgg16), linear)
-    return projector.Projector(G, distance, space=FLAGS.space, hyperparameters=hp, jit=_use_xla(), seed=FLAGS.seed)
+    return projector.Projector(G, distance, space=space or FLAGS.space, hyperparameters=hp, jit=_use_xla(),
+                               seed=FLAGS.seed)
 
 
-def project(proj, target, run_dir, prefix, num_snapshots, save_gif=False):
-    """Project one target `[1, R, R, C]` in [-1, 1] and write its files. Returns the distances per step."""
+def _init_encoder():
+    """The pSp encoder named by `--init=encoder:PATH` (decoding with --network when given), or None."""
+    if FLAGS.init is None:
+        return None
+    kind, _, path = FLAGS.init.partition(":")
+    if kind != "encoder" or not path:
+        raise cli.CommandError("--init must be encoder:PSP.pt, got %r" % FLAGS.init)
+    if FLAGS["space"].present and FLAGS.space != "w+":
+        raise cli.CommandError("--init=encoder: starts from a W+ code: use --space=w+ (or leave --space out)")
+    return sg.load_encoder(path, decoder=_network() if FLAGS.network else None)
+
+
+def project(proj, target, run_dir, prefix, num_snapshots, save_gif=False, w=None):
+    """Project one target `[1, R, R, C]` in [-1, 1] and write its files, starting from `w` `[1, num_ws, w_dim]`
+    when given. Returns the distances per step."""
     target_u8 = to_uint8_rounded(target[0])
     files.save_png(os.path.join(run_dir, prefix + "target.png"), target_u8)
     snapshots = projector.snapshot_steps(proj.hp.num_steps, num_snapshots)
     gif_every = max(1, proj.hp.num_steps // GIF_FRAMES)
     frames, distances, strip = [], [], [target_u8]
     progress = Progress(total=proj.hp.num_steps, desc=prefix + "project")
-    for result in proj.run(target):
+    for result in proj.run(target, w):
         distances.append(result.distance)
         progress.update(1, status="dist %.4f" % result.distance)
         if result.step in snapshots or (save_gif and result.step % gif_every == 0):
@@ -168,14 +185,16 @@ def _real_targets(G):
 
 def project_real_images():
     hp = _hyperparameters()
-    G = _network()
+    encoder = _init_encoder()
+    G = encoder.decoder if encoder else _network()
     real = _real_targets(G)
-    proj = _projector(G, hp)
+    proj = _projector(G, hp, "w+" if encoder else None)
     run_dir = files.create_run_dir(FLAGS.result_dir, "project-real-images")
     for i, (target, note, source) in enumerate(real):
         prefix = "image%04d-" % i
         print("%s: %s%s" % (prefix.rstrip("-"), source, " (%s)" % note if note else ""))
-        project(proj, target, run_dir, prefix, FLAGS.num_snapshots, FLAGS.save_gif)
+        w = encoder.encode(to_uint8_rounded(target[0])) if encoder else None
+        project(proj, target, run_dir, prefix, FLAGS.num_snapshots, FLAGS.save_gif, w)
     print("results in %s" % run_dir)
 
 

@@ -159,24 +159,28 @@ class Projector:
             v.assign(centred * tf.math.rsqrt(tf.reduce_mean(tf.square(centred))))
         return tf.reduce_sum(dist), loss
 
-    def start(self, target):
+    def start(self, target, w=None):
         """Reset to the official start for `target` `[1, R, R, C]` in [-1, 1]: latent = W mean,
-        noise = N(0, 1), fresh Adam state."""
+        noise = N(0, 1), fresh Adam state. With `w` (`[1, num_ws, w_dim]`, space "w+", e.g. an
+        encoder's code): latent = `w` and noise = the generator's stored buffers, the encoder's rendering."""
         target = tf.convert_to_tensor(target, tf.float32)
         if tuple(target.shape) != self._image_shape():
             raise ValueError("target must have shape %s, got %s" % (self._image_shape(), tuple(target.shape)))
+        if w is not None and (self.space != "w+" or tuple(np.shape(w)) != tuple(self._w.shape)):
+            raise ValueError("a starting latent needs space 'w+' and shape %s, got %s in space %r"
+                             % (tuple(self._w.shape), tuple(np.shape(w)), self.space))
         for var, f in zip(self._target_features, self.distance.features(self._perceptual_input(target))):
             var.assign(f)
-        self._w.assign(tf.tile(self.w_avg, [1, self._w.shape[1], 1]))
-        for v in self._noise:
-            v.assign(self._rng.normal(v.shape))
+        self._w.assign(tf.tile(self.w_avg, [1, self._w.shape[1], 1]) if w is None else w)
+        for v, buf in zip(self._noise, self.G.synthesis.noise_buffers):
+            v.assign(self._rng.normal(v.shape) if w is None else buf)
         for v in self.optimizer.variables:
             v.assign(tf.zeros_like(v))
 
-    def run(self, target):
-        """`start(target)`, then yield a `StepResult` after each of the `num_steps` steps; the
+    def run(self, target, w=None):
+        """`start(target, w)`, then yield a `StepResult` after each of the `num_steps` steps; the
         distance and loss are those evaluated in the step (before its update)."""
-        self.start(target)
+        self.start(target, w)
         hp = self.hp
         for step in range(hp.num_steps):
             t = step / hp.num_steps

@@ -1,0 +1,123 @@
+"""The pSp encoder's SavedModel: written by the converter app (`--encoder`), its `encode` and
+`encode_decode` signatures checked in Python and through TF Serving's own loader (a C program,
+`tests/c/serve_images.c`, built against the C API in the `tensorflow` wheel, loading with
+`TF_LoadSessionFromSavedModel`), against the Keras encoder and pSp's reference outputs."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from absl import flags
+from tensorflow.core.protobuf import saved_model_pb2
+
+import tf_stylegan2 as sg
+from conftest import assert_uint8_close
+from psp_fixture import TOL, load_psp, nhwc, psp_path, psp_refs
+from test_serving_c_api import c_compiler
+from tf_stylegan2.apps import convert_pkl
+from tf_stylegan2.export.encoder_saved_model import SIGNATURES
+
+SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "c", "serve_images.c")
+TAG = "serve"
+TF_UINT8 = 4  # TF_DataType code
+
+
+def run_converter(*args):
+    flags.FLAGS.unparse_flags()
+    argv = sys.argv
+    sys.argv = ["convert_pkl.py"] + list(args)
+    try:
+        convert_pkl.main()
+    except SystemExit as e:
+        return e.code or 0
+    finally:
+        sys.argv = argv
+    return 0
+
+
+@pytest.fixture(scope="module")
+def export_dir(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("psp") / "converted")
+    assert run_converter("--encoder=" + psp_path(), "--output-dir=" + out) == 0
+    return os.path.join(out, "saved_model")
+
+
+@pytest.fixture(scope="module")
+def loaded(export_dir):
+    return tf.saved_model.load(export_dir)
+
+
+@pytest.fixture(scope="module")
+def inputs():
+    """uint8 [4, 64, 64, 3]: pSp's PIL-resized test PNG and three fixture inputs."""
+    ref = psp_refs()
+    x = np.rint((nhwc(ref["x"]) * 0.5 + 0.5) * 255).astype(np.uint8)
+    return np.concatenate([ref["png_resized_uint8"][np.newaxis], x])
+
+
+def test_signatures_match_the_keras_encoder(loaded, inputs):
+    psp, ref = load_psp(), psp_refs()
+    assert set(SIGNATURES) <= set(loaded.signatures)
+    w = loaded.signatures["encode"](images=tf.constant(inputs))["w"].numpy()
+    np.testing.assert_allclose(w, psp.encode(inputs), atol=1e-5)
+    np.testing.assert_allclose(w[:1], ref["png_codes"], **TOL)
+    images = loaded.signatures["encode_decode"](images=tf.constant(inputs))["images"].numpy()
+    assert images.dtype == np.uint8 and images.shape == (4, 32, 32, 3)
+    assert_uint8_close(images, sg.to_uint8(psp.reconstruct(inputs)).numpy())
+    assert_uint8_close(images[:1], sg.to_uint8(nhwc(ref["png_images"])).numpy())
+
+
+def test_other_sizes_are_resized_in_the_graph(loaded):
+    png = psp_refs()["png_uint8"]  # 90 x 100: antialiased bilinear in TF, close to PIL's filter
+    w = loaded.signatures["encode"](images=tf.constant(png[np.newaxis]))["w"].numpy()
+    expected = load_psp().encode(png)
+    assert np.abs(w - expected).max() < 0.05 * np.std(expected)
+
+
+def signature_tensors(export_dir, name):
+    proto = saved_model_pb2.SavedModel()
+    with open(os.path.join(export_dir, "saved_model.pb"), "rb") as f:
+        proto.ParseFromString(f.read())
+    (meta_graph,) = [m for m in proto.meta_graphs if TAG in m.meta_info_def.tags]
+    signature = meta_graph.signature_def[name]
+    return signature.inputs["images"].name, signature.outputs["images"].name
+
+
+@pytest.fixture(scope="module")
+def serving_program(tmp_path_factory):
+    cc = c_compiler()
+    if cc is None:
+        pytest.skip("no C compiler (cc, gcc or clang; or $CC) to build the TF C API client")
+    lib = tf.sysconfig.get_lib()
+    exe = str(tmp_path_factory.mktemp("c") / "serve_images")
+    command = [cc, "-std=c11", "-Wall", "-Werror", "-I" + tf.sysconfig.get_include(), SOURCE, "-o", exe, "-L" + lib,
+               "-l:libtensorflow_cc.so.2", "-l:libtensorflow_framework.so.2", "-Wl,-rpath," + lib]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return exe
+
+
+def test_tf_serving_loader_runs_encode_decode(serving_program, export_dir, inputs, tmp_path):
+    ref = psp_refs()
+    images_file, out = str(tmp_path / "images.u8"), str(tmp_path / "out.u8")
+    inputs.tofile(images_file)
+    args = [serving_program, export_dir, TAG, *signature_tensors(export_dir, "encode_decode"), images_file,
+            *[str(d) for d in inputs.shape], out]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=300,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == [str(TF_UINT8), "4", "32", "32", "3"]
+    images = np.fromfile(out, np.uint8).reshape([4, 32, 32, 3])
+    assert_uint8_close(images[:1], sg.to_uint8(nhwc(ref["png_images"])).numpy())
+    assert_uint8_close(images, sg.to_uint8(load_psp().reconstruct(inputs)).numpy())
+
+
+def test_converter_refuses_encoder_with_generator_options(tmp_path, capsys):
+    code = run_converter("--encoder=" + psp_path(), "--verify=2", "--output-dir=" + str(tmp_path / "out"))
+    assert code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--encoder writes the encoder's SavedModel only" in err[0]
+    assert not os.path.exists(tmp_path / "out")
