@@ -1,5 +1,5 @@
 """Training under `tf.distribute` (issue 12): one step on 2 replicas equals 1 replica on the same
-global minibatch, gradient accumulation equals one big round, replicas draw their own randomness,
+global minibatch, gradient accumulation (--batch-gpu) equals one big round on the Trainer's phases, replicas draw their own randomness,
 and two `TF_CONFIG` worker processes on 127.0.0.1 finish a short run in which only the chief writes.
 
 The replica checks run in a subprocess (`python tests/test_distributed.py step ...`) because the CPU
@@ -30,29 +30,25 @@ def _env(**extra):
 
 # --- the subprocess side -------------------------------------------------------------------------
 
-class _SlicedRandom:
-    """Stand-in for the trainer's `tf.random.Generator`: the k-th draw of each replica is its slice
-    of one stateless draw over all replicas (seed k), so R replicas together draw exactly what one
-    replica draws for the whole batch."""
+class _SlicedDraws:
+    """Stand-in for the trainer's draws (`draws.GeneratorDraws`): round r of replica i draws its
+    slice (block i * rounds + r) of one stateless draw over the whole global batch, seeded per phase
+    and tag, so R replicas x K rounds together draw exactly what one replica draws in one round."""
 
-    def __init__(self):
-        self.calls = {}
-        self.state = None  # nothing to checkpoint
+    def __init__(self, rounds):
+        self.rounds, self.calls = rounds, {}
 
-    def _replica(self):
+    def normal(self, phase, tag, shape):
+        import zlib
         import tensorflow as tf
         ctx = tf.distribute.get_replica_context()
-        rid = int(tf.get_static_value(ctx.replica_id_in_sync_group))
-        return rid, ctx.num_replicas_in_sync
-
-    def normal(self, shape, dtype=None):
-        import tensorflow as tf
-        rid, replicas = self._replica()
-        k = self.calls[rid] = self.calls.get(rid, 0) + 1
+        rid, replicas = int(tf.get_static_value(ctx.replica_id_in_sync_group)), ctx.num_replicas_in_sync
+        k = self.calls[(rid, phase, tag)] = self.calls.get((rid, phase, tag), -1) + 1
         shape = [int(s) for s in shape]
-        n = shape[0]
-        full = tf.random.stateless_normal([n * replicas] + shape[1:], seed=[k, 7])
-        return full[rid * n:(rid + 1) * n]
+        n, block = shape[0], rid * self.rounds + k % self.rounds
+        full = tf.random.stateless_normal([n * replicas * self.rounds] + shape[1:],
+                                          seed=[zlib.crc32(("%s/%s" % (phase, tag)).encode()), 7])
+        return full[block * n:(block + 1) * n]
 
 
 def _tiny_options(batch, batch_gpu, replicas):
@@ -66,9 +62,9 @@ def _tiny_options(batch, batch_gpu, replicas):
 
 
 def _one_step(strategy, init, reals, batch_gpu):
-    """One minibatch (G main, G reg, D main, D reg, G_ema) under `strategy` from weights `init`;
-    -> {name: array}: the reduced gradients of each phase (Adam's m, beta1 = 0), its statistics,
-    and every variable after the step."""
+    """Each phase (G main, G reg, D main, D reg) under `strategy` from the same state (weights
+    `init`, fresh Adam, pl_mean 0), then G_ema's update -> {name: array}: the reduced gradients of
+    each phase (Adam's m, beta1 = 0), its statistics, and every variable after its step."""
     import tensorflow as tf
     from tf_stylegan2.training import distribute, loop
     from tf_stylegan2.training.trainer import Trainer
@@ -76,26 +72,35 @@ def _one_step(strategy, init, reals, batch_gpu):
     with strategy.scope():
         opts = _tiny_options(4, batch_gpu, strategy.num_replicas_in_sync)
         G, D, G_ema = loop.build_networks(opts)
-        for group, net in (("G", G), ("D", D), ("G_ema", G_ema)):
-            for i, v in enumerate(net.weights):
-                v.assign(init["%s/%d" % (group, i)])
-        trainer = Trainer(G, D, G_ema, opts, seed=0)
-        trainer.rng = _SlicedRandom()
+        trainer = Trainer(G, D, G_ema, opts, seed=0, draws=_SlicedDraws(trainer_rounds(opts, strategy)))
         real = distribute.distribute_batch(tf.constant(reals))
-        for name in PHASES:
+        for name in PHASES + ("update_ema",):
+            for group, net in (("G", G), ("D", D), ("G_ema", G_ema)):
+                for i, v in enumerate(net.weights):
+                    v.assign(init["%s/%d" % (group, i)])
+            for slot in trainer.opt_G.slots() + trainer.opt_D.slots() + [trainer.pl_mean]:
+                slot.assign(tf.zeros_like(slot))
             fn = getattr(trainer, name)
-            stats = fn(real, None) if name.startswith("d") else fn()
-            opt = trainer.opt_G if name.startswith("g") else trainer.opt_D
-            for i, m in enumerate(opt.m):
-                out["grad/%s/%d" % (name, i)] = m.numpy()
+            if name == "update_ema":
+                fn(tf.constant(0.5))
+                stats = {}
+            else:
+                stats = fn(real, None) if name.startswith("d") else fn()
+                opt = trainer.opt_G if name.startswith("g") else trainer.opt_D
+                for i, m in enumerate(opt.m):
+                    out["grad/%s/%d" % (name, i)] = m.numpy()
             for key, value in stats.items():
                 out["stat/%s/%s" % (name, key)] = value.numpy()
-        trainer.update_ema(tf.constant(0.5))
-        for group, variables in trainer.state_variables().items():
-            if group != "rng":
-                for i, v in enumerate(variables):
-                    out["var/%s/%d" % (group, i)] = v.numpy()
+            for group, variables in trainer.state_variables().items():
+                if group not in ("rng", "opt_G", "opt_D"):
+                    for i, v in enumerate(variables):
+                        out["var/%s/%s/%d" % (name, group, i)] = v.numpy()
     return out
+
+
+def trainer_rounds(opts, strategy):
+    from tf_stylegan2.training import distribute
+    return distribute.accumulation_rounds(opts["batch_size"], opts["batch_gpu"], strategy.num_replicas_in_sync)
 
 
 def _step_main(out_path):
@@ -176,34 +181,27 @@ def test_two_replicas_equal_one(step_results):
     assert one["stat/g_reg/Loss/pl_penalty"][2] == 2 and two["stat/g_reg/Loss/pl_penalty"][2] == 2
     _compare(two, one, grad_tol=dict(g_main=1e-5, g_reg=1e-3, d_main=1e-5, d_reg=1e-5), stat_tol=1e-5,
              var_atol=2e-4)
-    assert abs(float(one["var/pl_mean/0"])) > 1e-4  # G reg ran and updated pl_mean
+    assert abs(float(one["var/g_reg/pl_mean/0"])) > 1e-4  # G reg ran and updated pl_mean
 
 
-def test_gradient_accumulation_equals_one_round():
-    """`distribute.run(fn, args, rounds=3)` on 6 rows = `fn` on all 6 rows at once for a per-sample
-    mean loss: gradients (and other non-dict outputs) are the mean over rounds, dict statistics the
-    sum; None gradients stay None."""
-    import tensorflow as tf
-    from tf_stylegan2.training import distribute
-
-    w = tf.Variable([[0.5], [-1.0]])
-    unused = tf.Variable(1.0)
-    x = tf.constant(np.random.RandomState(0).randn(6, 2).astype(np.float32))
-
-    def replica_fn(x):
-        with tf.GradientTape() as tape:
-            loss = tf.nn.softplus(tf.matmul(x, w))[:, 0]
-            total = tf.reduce_mean(loss)
-        grads = tape.gradient(total, [w, unused])
-        return grads, {"loss": tf.stack([tf.reduce_sum(loss), tf.cast(tf.size(loss), tf.float32)])}, \
-            tf.reduce_mean(x, axis=0)
-
-    once = tf.function(lambda x: distribute.run(replica_fn, args=(x,)))(x)
-    thrice = tf.function(lambda x: distribute.run(replica_fn, args=(x,), rounds=3))(x)
-    assert once[0][1] is None and thrice[0][1] is None
-    np.testing.assert_allclose(thrice[0][0].numpy(), once[0][0].numpy(), rtol=1e-6)
-    np.testing.assert_allclose(thrice[1]["loss"].numpy(), once[1]["loss"].numpy(), rtol=1e-6)
-    np.testing.assert_allclose(thrice[2].numpy(), once[2].numpy(), rtol=1e-6, atol=1e-7)
+def test_gradient_accumulation_equals_one_round(step_results):
+    """--batch-gpu=2 on one replica (2 accumulation rounds) vs one round of 4, real tiny networks
+    through the Trainer's phases, each phase from the same weights, reals, latents and noise:
+    G main, D main, D reg and G_ema as close as two replicas are to one (gradients 1e-5 relative L2,
+    statistics 1e-5, every variable after the step 2e-4; measured 2e-6, 1e-7, 2e-5). G reg's rounds
+    each take their own batch mean into pl_mean (ADA's rounds update pl_mean one after another), a
+    change of O(pl_decay) in the penalty: its gradients within 5e-2 relative L2 and statistics 1e-2
+    (measured 1.6e-2 on a scalar noise strength, 5e-3); its weights after Adam's first step are not
+    compared (a gradient near zero that changes sign moves a weight by 2 lr)."""
+    one, rounds = step_results["one"], step_results["rounds"]
+    assert rounds["stat/g_main/Loss/G/loss"][2] == 4 and rounds["stat/d_main/Loss/D/loss"][2] == 4
+    assert rounds["stat/g_reg/Loss/pl_penalty"][2] == 2
+    exact = [k for k in one if "/g_reg/" not in k]
+    _compare({k: rounds[k] for k in exact}, {k: one[k] for k in exact},
+             grad_tol=dict(g_main=1e-5, d_main=1e-5, d_reg=1e-5), stat_tol=1e-5, var_atol=2e-4)
+    reg = [k for k in one if "/g_reg/" in k and not k.startswith("var/")]
+    _compare({k: rounds[k] for k in reg}, {k: one[k] for k in reg}, grad_tol=dict(g_reg=5e-2), stat_tol=1e-2,
+             var_atol=None)
 
 
 def test_preset_batch_and_augment_defaults_follow_the_originals():
@@ -225,14 +223,6 @@ def test_preset_batch_and_augment_defaults_follow_the_originals():
         assert opts["aug"] == ("noaug" if "config" in args else "ada"), args
     for resume, suffix in (("ffhq256", "-resumeffhq256"), ("my.pkl", "-resumecustom")):
         assert options.training_options(dict(data="x", metrics=[], resume=resume), data)["desc"].endswith(suffix)
-
-
-def test_accumulated_training_step_is_finite(step_results):
-    """--batch-gpu=2 on one replica (2 rounds): the whole global batch is counted, values finite."""
-    rounds = step_results["rounds"]
-    assert rounds["stat/g_main/Loss/G/loss"][2] == 4 and rounds["stat/d_main/Loss/D/loss"][2] == 4
-    assert rounds["stat/g_reg/Loss/pl_penalty"][2] == 2
-    assert all(np.all(np.isfinite(v)) for v in rounds.values())
 
 
 def test_replicas_draw_their_own_randomness(step_results):

@@ -9,6 +9,7 @@ snapshots and checkpoints.
 import contextlib
 import json
 import os
+import sys
 import tempfile
 import time
 
@@ -23,6 +24,7 @@ from tf_stylegan2.official import Networks, save_pickle
 from tf_stylegan2.stylegan1 import StyleGAN1Generator
 from tf_stylegan2.training import augment, checkpoints, distribute, grid, options
 from tf_stylegan2.training.data import BatchStream
+from tf_stylegan2.training.schedule import Schedule
 from tf_stylegan2.training.stats import Accumulator, StatsWriter, cpu_mem_gb, nonfinite_keys, truncate_jsonl
 from tf_stylegan2.training.trainer import Trainer
 
@@ -42,6 +44,32 @@ class RunLog:
         if self.path:
             with open(self.path, "a") as f:
                 f.write(text + "\n")
+
+
+class _Tee:
+    """A text stream that writes to `stream` and appends to the open file `log`."""
+
+    def __init__(self, stream, log):
+        self.stream, self.log = stream, log
+
+    def write(self, text):
+        self.log.write(text)
+        self.log.flush()
+        return self.stream.write(text)
+
+    def __getattr__(self, name):  # flush, isatty, fileno, encoding: the terminal's
+        return getattr(self.stream, name)
+
+
+@contextlib.contextmanager
+def _stderr_to_log(run_dir):
+    stream = sys.stderr
+    with open(os.path.join(run_dir, "log.txt"), "a") as log:
+        sys.stderr = _Tee(stream, log)
+        try:
+            yield
+        finally:
+            sys.stderr = stream
 
 
 def format_time(seconds):
@@ -118,8 +146,9 @@ def _train(args, log):
         ckpt = checkpoints.latest(resume)
         if ckpt is None:
             raise TrainingError("%s has no complete checkpoint to resume from" % resume)
-        if args.get("kimg") is not None and float(args["kimg"]) != opts["total_kimg"]:
-            opts = _extend_run(resume, opts, float(args["kimg"]))
+        resumed = options.resumed_options(opts, args)
+        if resumed != opts:
+            opts = _record_options(resume, resumed)
         detectors = metric_detectors(opts["metrics"], None, args.get("inception"), args.get("vgg16"))
         run(opts, resume, checkpoint=ckpt, log=log, detectors=detectors)
         return resume
@@ -153,12 +182,9 @@ def _train(args, log):
     return run_dir
 
 
-def _extend_run(run_dir, opts, total_kimg):
-    """`opts` with a new training length (`--resume=<run dir> --kimg=N`), recorded in the run's
-    options file by the chief; every other option stays the run's own."""
-    if total_kimg <= 0:
-        raise TrainingError("--kimg must be > 0, got %g" % total_kimg)
-    opts = dict(opts, total_kimg=total_kimg)
+def _record_options(run_dir, opts):
+    """`opts` of a resumed run with new resume-time values (`options.resumed_options`), recorded
+    in the run's options file by the chief."""
     if distribute.is_chief():
         _write_options(run_dir, opts)
     return opts
@@ -216,6 +242,12 @@ def metric_detectors(names, detectors=None, inception=None, vgg16=None):
 
 
 def run(opts, run_dir, networks=None, checkpoint=None, log=None, detectors=None):
+    """`_run`, with stderr also appended to `<run_dir>/log.txt` (ADA's log holds both streams)."""
+    with _stderr_to_log(run_dir):
+        return _run(opts, run_dir, networks, checkpoint, log, detectors)
+
+
+def _run(opts, run_dir, networks=None, checkpoint=None, log=None, detectors=None):
     """Train per `opts` in `run_dir`: from `networks` (fine-tuning) or fresh ones, or continue from
     `checkpoint` (a checkpoint directory of this run). `opts["metrics"]` are evaluated on G_ema after
     every network snapshot with `detectors` (see `metric_detectors`; loaded when not given).
@@ -282,14 +314,17 @@ class _Loop:
     def __init__(self, opts, run_dir, trainer, stream, writer, log, meta, grid_shape, grid_z, grid_c, evaluate):
         self.opts, self.run_dir, self.trainer, self.stream, self.evaluate = opts, run_dir, trainer, stream, evaluate
         self.writer, self.log, self.grid_shape, self.grid_z, self.grid_c = writer, log, grid_shape, grid_z, grid_c
-        self.loss = opts["loss_kwargs"]
         self.cond = bool(opts["training_set_kwargs"]["use_labels"])
-        self.cur_nimg, self.cur_tick, self.batch_idx = meta["cur_nimg"], meta["cur_tick"], meta["batch_idx"]
-        self.ada_signs = list(meta["ada_signs"])
+        self.schedule = Schedule(trainer, opts, meta["cur_nimg"], meta["batch_idx"], meta["ada_signs"])
+        self.cur_tick = meta["cur_tick"]
         self.start_time = time.time() - meta["total_sec"]
         self.stats = Accumulator()
         self.timing = {}
         self.chief = distribute.is_chief()
+
+    @property
+    def cur_nimg(self):
+        return self.schedule.cur_nimg
 
     def _timed(self, name, fn, *args):
         t0 = time.time()
@@ -299,35 +334,10 @@ class _Loop:
         return out
 
     def step(self):
-        """One minibatch: G main, G reg (due every G_reg_interval), D main, D reg (every D_reg_interval),
-        G_ema, the ADA p update."""
-        t, opts, k = self.trainer, self.opts, self.loss
+        """One minibatch of the next reals (`schedule.Schedule.step`), its phases timed and their
+        statistics accumulated."""
         reals, labels = self.stream.next()
-        labels = labels if self.cond else None
-        reals, labels = distribute.distribute_batch(reals), distribute.distribute_batch(labels)
-        self._timed("Gmain", t.g_main)
-        if k["pl_weight"] > 0 and self.batch_idx % k["G_reg_interval"] == 0:
-            self._timed("Greg", t.g_reg)
-        d_stats = self._timed("Dmain", t.d_main, reals, labels)
-        signs = [d_stats["Loss/signs/real"].numpy()]
-        if k["r1_gamma"] > 0 and self.batch_idx % k["D_reg_interval"] == 0:
-            signs.append(self._timed("Dreg", t.d_reg, reals, labels)["Loss/signs/real"].numpy())
-        ema_nimg = opts["ema_kimg"] * 1000
-        if opts["ema_rampup"] is not None:
-            ema_nimg = min(ema_nimg, self.cur_nimg * opts["ema_rampup"])
-        beta = 0.5 ** (opts["batch_size"] / max(ema_nimg, 1e-8))
-        t.update_ema(tf.constant(beta, tf.float32))
-        self.cur_nimg += opts["batch_size"]
-        self.batch_idx += 1
-        pipe = t.augment_pipe
-        if pipe is not None and opts["ada_target"] is not None:
-            for s in signs:
-                self.ada_signs = [self.ada_signs[0] + float(s[0]), self.ada_signs[1] + float(s[2])]
-            if self.batch_idx % opts["ada_interval"] == 0:
-                rt = self.ada_signs[0] / max(self.ada_signs[1], 1.0)
-                pipe.p.assign(augment.adjust_p(float(pipe.p.numpy()), rt, opts["batch_size"], opts["ada_interval"],
-                                               opts["ada_kimg"], opts["ada_target"]))
-                self.ada_signs = [0.0, 0.0]
+        self.schedule.step(reals, labels if self.cond else None, run_phase=self._timed)
 
     def run(self):
         opts = self.opts
@@ -398,9 +408,9 @@ class _Loop:
         path = os.path.join(self.run_dir, "network-snapshot-%06d.pkl" % (self.cur_nimg // 1000))
         with _naming_errors(path):
             save_pickle(Networks(t.G, t.D, t.G_ema), path)
-        meta = dict(cur_nimg=self.cur_nimg, cur_tick=self.cur_tick + 1, batch_idx=self.batch_idx,
+        meta = dict(cur_nimg=self.cur_nimg, cur_tick=self.cur_tick + 1, batch_idx=self.schedule.batch_idx,
                     total_sec=time.time() - self.start_time, data_position=self.stream.position,
-                    ada_signs=self.ada_signs)
+                    ada_signs=self.schedule.ada_signs)
         with _naming_errors(os.path.join(self.run_dir, "checkpoint-%09d" % self.cur_nimg)):
             checkpoints.save(self.run_dir, self.cur_nimg, t.state_variables(), meta)
         return path

@@ -14,9 +14,11 @@ def _logits(D, img, c):
     return D(tf.convert_to_tensor(img, tf.float32), c)[:, 0]
 
 
-def d_logistic(D, real_img, fake_img, c=None):
-    """Logistic D loss `softplus(D(fake)) + softplus(-D(real))` -> `[N]` (two D calls)."""
-    return tf.nn.softplus(_logits(D, fake_img, c)) + tf.nn.softplus(-_logits(D, real_img, c))
+def d_logistic(D, real_img, fake_img, c=None, fake_c=None):
+    """Logistic D loss `softplus(D(fake, fake_c)) + softplus(-D(real, c))` -> `[N]` (two D calls;
+    `fake_c` None: the fakes are judged with the reals' labels `c`)."""
+    fake_c = c if fake_c is None else fake_c
+    return tf.nn.softplus(_logits(D, fake_img, fake_c)) + tf.nn.softplus(-_logits(D, real_img, c))
 
 
 def r1_penalty(D, real_img, c=None):

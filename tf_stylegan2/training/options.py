@@ -9,6 +9,7 @@ import math
 
 import tensorflow as tf
 
+from tf_stylegan2.networks import recompute
 from tf_stylegan2.networks.common import NUM_REDUCED_PRECISION_RES, PRECISIONS, channels_rule
 
 # ADA train.py presets (spec §12.3). -1: computed by `auto` from the resolution and GPU count.
@@ -108,10 +109,10 @@ def network_kwargs(spec, resolution, channels, label_dim, cbase=None, cmax=512, 
     return dict(mapping=mapping, synthesis=synthesis, name="G"), D
 
 
-def lazy_adam(lr, reg_interval):
+def lazy_adam(lr, reg_interval, betas=ADAM_BETAS, eps=ADAM_EPS):
     """Adam kwargs with the lazy-regularisation correction (spec §10): lr and betas scaled by I/(I+1)."""
     ratio = reg_interval / (reg_interval + 1) if reg_interval else 1.0
-    return dict(lr=lr * ratio, betas=[b ** ratio for b in ADAM_BETAS], eps=ADAM_EPS, mb_ratio=ratio)
+    return dict(lr=lr * ratio, betas=[b ** ratio for b in betas], eps=eps, mb_ratio=ratio)
 
 
 def run_desc(args, cfg_name, data_name, gpus, spec_used):
@@ -142,6 +143,23 @@ def run_desc(args, cfg_name, data_name, gpus, spec_used):
     return desc
 
 
+def resumed_options(opts, args):
+    """The options of a run continued in place (`--resume=<run dir>`): `opts` (its
+    training_options.json) with the values meant for a resumed run applied, where `args` gives
+    them (not None): kimg (a new length), snap (ticks between snapshots) and metrics (names; [] =
+    none). Every other option stays the run's own."""
+    opts = dict(opts)
+    if args.get("kimg") is not None:
+        _check(float(args["kimg"]) > 0, "--kimg must be > 0, got %g" % float(args["kimg"]))
+        opts["total_kimg"] = float(args["kimg"])
+    if args.get("snap") is not None:
+        _check(int(args["snap"]) >= 1, "--snap must be >= 1, got %d" % int(args["snap"]))
+        opts["image_snapshot_ticks"] = opts["network_snapshot_ticks"] = int(args["snap"])
+    if args.get("metrics") is not None:
+        opts["metrics"] = list(args["metrics"])
+    return opts
+
+
 def _check(cond, message):
     if not cond:
         raise OptionsError(message)
@@ -156,7 +174,8 @@ def training_options(args, dataset):
         mb // ref_gpus, or batch // gpus with --batch), cond, mirror, cbase, cmax, map,
         z_dim, w_dim (latent and style sizes, default 512), glr, dlr, mbstd_group, gamma,
         aug, p, target, augpipe, resume (a network source, not a run dir), freezed, fp32 (bool),
-        precision (one of `PRECISION_CHOICES`, default auto), xla (bool).
+        precision (one of `PRECISION_CHOICES`, default auto), xla (bool), recompute (one of
+        `recompute.MODES`, default off), mem_budget (GB, for recompute auto; default the device's memory).
       dataset: an open dataset (name, resolution, num_channels, label_dim, num_images).
     Raises:
       OptionsError: a bad combination or value.
@@ -234,9 +253,19 @@ def training_options(args, dataset):
         loss_kwargs=loss, total_kimg=kimg, batch_size=batch, batch_gpu=batch_gpu,
         ema_kimg=spec["ema"],
         ema_rampup=None if resume else spec["ramp"], resume_pkl=resume, freezed=freezed, cfg=cfg_name, tf1=tf1,
-        num_fp16_res=mixed["num_fp16_res"], precision=mixed["precision"], xla=bool(args.get("xla")), **augment)
+        num_fp16_res=mixed["num_fp16_res"], precision=mixed["precision"], xla=bool(args.get("xla")),
+        recompute=args.get("recompute") or "off", mem_budget=_mem_budget(args), **augment)
     opts["desc"] = run_desc(args, cfg_name, dataset.name, gpus, spec)
     return opts
+
+
+def _mem_budget(args):
+    """--recompute and --mem-budget checked -> the budget in GB (a float) or None."""
+    mode, budget = args.get("recompute") or "off", args.get("mem_budget")
+    _check(mode in recompute.MODES, "--recompute must be one of %s, got %r" % (", ".join(recompute.MODES), mode))
+    _check(budget is None or mode == "auto", "--mem-budget applies to --recompute=auto only")
+    _check(budget is None or float(budget) > 0, "--mem-budget must be > 0 (GB), got %s" % budget)
+    return None if budget is None else float(budget)
 
 
 def _mixed_precision_options(args, tf1):

@@ -15,9 +15,11 @@ compiled by XLA (`jit_compile`; the custom ops give way to the reference ops the
 import numpy as np
 import tensorflow as tf
 
+from tf_stylegan2.networks import recompute
 from tf_stylegan2.training import distribute, losses
 from tf_stylegan2.training import options as options_lib
-from tf_stylegan2.training.adam import Adam
+from tf_stylegan2.training.adam import Adam, lerp
+from tf_stylegan2.training.draws import GeneratorDraws
 
 STAT_KEYS = ("Loss/scores/fake", "Loss/signs/fake", "Loss/G/loss", "Loss/pl_penalty", "Loss/G/reg",
              "Loss/scores/real", "Loss/signs/real", "Loss/D/loss", "Loss/r1_penalty", "Loss/D/reg")
@@ -58,16 +60,22 @@ class Trainer:
       options: the training options dict (`loss_kwargs`, `G_opt_kwargs`, `D_opt_kwargs`, `batch_gpu`, `freezed`,
         `num_fp16_res` and `precision`, `xla`).
       labels: float32 `[num_images, label_dim]` to draw the fakes' labels from, or None (unconditional).
+        ADA presets draw the fakes' labels of every phase from it (D main too, independently of the
+        reals'); the TF1 configs (`options["tf1"]`) give D main's fakes the reals' labels, as
+        TF1's `D_logistic_r1` does.
       augment_pipe: an `augment.AugmentPipe` or None.
       seed: seed of the training RNG (`tf.random.Generator`): latents, labels, noise, style mixing,
         path-length projections and augmentations all draw from it, so a restored RNG state continues
         the exact random sequence.
+      draws: where the phases' draws come from (`draws.GeneratorDraws` over the training RNG when
+        None; `draws.RecordedDraws` replays a recording, with one round on one replica).
     Each phase returns `{stat key: float32 [3]}` (see `stat`), summed over replicas.
+    Running averages (`w_avg`, `pl_mean`, G_ema) and Adam follow torch's arithmetic (`adam.lerp`).
     Attributes: `precision`, the dtype name of the reduced-precision blocks ("fp32" without mixed
     precision), `xla`.
     """
 
-    def __init__(self, G, D, G_ema, options, labels=None, augment_pipe=None, seed=0):
+    def __init__(self, G, D, G_ema, options, labels=None, augment_pipe=None, seed=0, draws=None):
         self.G, self.D, self.G_ema = G, D, G_ema
         self.loss_kwargs = dict(options["loss_kwargs"])
         self.batch = int(options["batch_gpu"])
@@ -76,7 +84,12 @@ class Trainer:
         self.augment_pipe = augment_pipe
         self.precision = options_lib.compute_precision(options)
         self.xla = bool(options.get("xla"))
+        # The blocks whose activations are recomputed in the backward pass ({"G": resolutions, "D": ...}).
+        self.recompute = recompute.configure(
+            G.synthesis, D, options.get("recompute", "off"), options.get("mem_budget"), self.batch,
+            fixed_bytes=4 * sum(int(np.prod(v.shape)) for v in 3 * G.weights + 3 * D.weights + G_ema.weights))
         self.labels = None if labels is None or G.c_dim == 0 else tf.constant(labels, tf.float32)
+        self.fakes_take_real_labels = bool(options.get("tf1"))
         frozen = {id(v) for layer in frozen_d_layers(D, int(options.get("freezed") or 0)) for v in layer.weights}
         self.G_vars = list(G.trainable_weights)
         self.D_vars = [v for v in D.trainable_weights if id(v) not in frozen]
@@ -84,6 +97,7 @@ class Trainer:
         self.opt_D = Adam(self.D_vars, name="opt_D", **options["D_opt_kwargs"])
         self.pl_mean = tf.Variable(0.0, trainable=False, name="pl_mean")
         self.rng = tf.random.Generator.from_seed(int(seed))
+        self.draws = draws if draws is not None else GeneratorDraws(self.rng)
         self.noise_sizes = [G.synthesis.noise_resolution(i) for i in range(G.synthesis.num_noise)]
         self._check_ema_pairs()
         self.g_main = tf.function(self._g_main)
@@ -113,17 +127,16 @@ class Trainer:
 
     # --- sampling -------------------------------------------------------------------------------
 
-    def _labels(self, n):
+    def _labels(self, n, phase):
         if self.labels is None:
             return None
-        idx = self.rng.uniform([n], 0, tf.shape(self.labels)[0], dtype=tf.int32)
-        return tf.gather(self.labels, idx)
+        return tf.gather(self.labels, self.draws.integer(phase, "c_idx", [n], 0, self.labels.shape[0]))
 
-    def _noise(self, n):
-        """Per-sample random noise for every conv layer, from the training RNG: `[n, size, size, 1]` each."""
-        return [self.rng.normal([n, size, size, 1]) for size in self.noise_sizes]
+    def _noise(self, n, phase):
+        """Per-sample random noise for every conv layer: `[n, size, size, 1]` each."""
+        return [self.draws.normal(phase, "noise%d" % i, [n, size, size, 1]) for i, size in enumerate(self.noise_sizes)]
 
-    def _mapping(self, z, c):
+    def _mapping(self, z, c, phase):
         """ws `[n, num_ws, w_dim]` with style mixing (probability `style_mixing_prob`, one cutoff per
         batch as ADA), and the batch mean of w for the `w_avg` update."""
         G = self.G
@@ -131,16 +144,16 @@ class Trainer:
         w_mean = tf.reduce_mean(ws[:, 0], axis=0)
         prob = self.loss_kwargs["style_mixing_prob"]
         if prob > 0:
-            cutoff = self.rng.uniform([], 1, G.num_ws, dtype=tf.int32)
-            cutoff = tf.where(self.rng.uniform([]) < prob, cutoff, G.num_ws)
-            ws2 = G.mapping(self.rng.normal(tf.shape(z)), c)
+            cutoff = self.draws.integer(phase, "mix_cutoff", [], 1, G.num_ws)
+            cutoff = tf.where(self.draws.uniform(phase, "mix_prob") < prob, cutoff, G.num_ws)
+            ws2 = G.mapping(self.draws.normal(phase, "mix_z", z.shape), c)
             ws = tf.where(tf.range(G.num_ws)[tf.newaxis, :, tf.newaxis] < cutoff, ws, ws2)
         return ws, w_mean
 
-    def _generate(self, n, c):
-        z = self.rng.normal([n, self.G.z_dim])
-        ws, w_mean = self._mapping(z, c)
-        return self.G.synthesis(ws, noise=self._noise(n), precision=self.precision), w_mean
+    def _generate(self, n, c, phase):
+        z = self.draws.normal(phase, "z", [n, self.G.z_dim])
+        ws, w_mean = self._mapping(z, c, phase)
+        return self.G.synthesis(ws, noise=self._noise(n, phase), precision=self.precision), w_mean
 
     # --- cross-replica helpers --------------------------------------------------------------------
 
@@ -161,16 +174,16 @@ class Trainer:
     def _update_w_avg(self, per_replica_w_mean):
         w_mean = tf.distribute.get_strategy().reduce(tf.distribute.ReduceOp.MEAN, per_replica_w_mean, axis=None)
         mapping = self.G.mapping
-        mapping.w_avg.assign(w_mean + (mapping.w_avg - w_mean) * mapping.w_avg_beta)
+        mapping.w_avg.assign(lerp(w_mean, mapping.w_avg, mapping.w_avg_beta))
 
     # --- phases -----------------------------------------------------------------------------------
 
     def _g_main(self):
         def replica_fn():
-            c = self._labels(self.batch)
+            c = self._labels(self.batch, "Gmain")
             D = _RecordingD(self.D, self.augment_pipe, self.rng, self.precision)
             with tf.GradientTape() as tape:
-                img, w_mean = self._generate(self.batch, c)
+                img, w_mean = self._generate(self.batch, c, "Gmain")
                 loss = losses.g_nonsaturating(D, img, c)
                 total = tf.reduce_mean(loss)
             grads = tape.gradient(total, self.G_vars)
@@ -192,14 +205,15 @@ class Trainer:
         res, channels = self.G.img_resolution, self.G.img_channels
 
         def replica_fn():
-            c = self._labels(n)
-            z = self.rng.normal([n, self.G.z_dim])
-            pl_noise = self.rng.normal([n, res, res, channels]) / np.sqrt(res * res)
+            c = self._labels(n, "Greg")
+            z = self.draws.normal("Greg", "z", [n, self.G.z_dim])
+            pl_noise = self.draws.normal("Greg", "pl_noise", [n, res, res, channels]) / np.sqrt(res * res)
             with tf.GradientTape() as tape:
-                ws, w_mean = self._mapping(z, c)
-                lengths = losses.path_lengths(self.G, ws, pl_noise, noise=self._noise(n), precision=self.precision)
+                ws, w_mean = self._mapping(z, c, "Greg")
+                lengths = losses.path_lengths(self.G, ws, pl_noise, noise=self._noise(n, "Greg"),
+                                              precision=self.precision)
                 batch_mean = distribute.replica_mean(tf.reduce_mean(lengths))  # pl_mean is global
-                pl_mean = self.pl_mean + k["pl_decay"] * (batch_mean - self.pl_mean)
+                pl_mean = lerp(self.pl_mean, batch_mean, k["pl_decay"])
                 penalty = tf.square(lengths - pl_mean)
                 loss = penalty * k["pl_weight"]
                 total = tf.reduce_mean(loss) * interval
@@ -216,13 +230,14 @@ class Trainer:
         return stats
 
     def _d_main(self, real_img, real_c):
-        """Fakes take the reals' labels (TF1's `D_logistic`; `losses.d_logistic` has one c for both)."""
+        """Fakes with their own drawn labels (ADA) or the reals' labels (TF1 configs)."""
         def replica_fn(real_img, real_c):
-            fake_img, w_mean = self._generate(self.batch, real_c)
+            fake_c = real_c if self.fakes_take_real_labels else self._labels(self.batch, "Dmain")
+            fake_img, w_mean = self._generate(self.batch, fake_c, "Dmain")
             fake_img = tf.stop_gradient(fake_img)
             D = _RecordingD(self.D, self.augment_pipe, self.rng, self.precision)
             with tf.GradientTape() as tape:
-                loss = losses.d_logistic(D, real_img, fake_img, real_c)
+                loss = losses.d_logistic(D, real_img, fake_img, real_c, fake_c)
                 total = tf.reduce_mean(loss)
             grads = tape.gradient(total, self.D_vars)
             fake, real = D.logits[fake_img.ref()], D.logits[real_img.ref()]
@@ -262,6 +277,6 @@ class Trainer:
         """G_ema = lerp(G, G_ema, beta) for trainables; buffers (`w_avg`, const noise) copied."""
         for src, dst in zip(self.G.weights, self.G_ema.weights):
             if src.trainable:
-                dst.assign(src + (dst - src) * beta)
+                dst.assign(lerp(src, dst, beta))
             else:
                 dst.assign(src)
