@@ -16,6 +16,7 @@ from tf_stylegan2.stylegan1.mapping import StyleGAN1Mapping
 from tf_stylegan2.stylegan1.synthesis import StyleGAN1Synthesis, v1_channels_rule
 
 VERSIONS = (2, 3, 4)
+MAX_MAPPING_LAYERS = 64  # NVIDIA's networks have 8 (config-a pickles fewer); bounds the work a forged count causes
 
 
 def is_stylegan1(state):
@@ -79,6 +80,9 @@ def _size_variables(mapping_cfg, synthesis_cfg):
         out["synthesis/ToRGB_lod%d/weight" % (log2 - r)] = [1, 1, nf(r - 1), s["img_channels"]]
     for r in range(3, log2 + 1):
         out["synthesis/%dx%d/Conv0_up/StyleMod/weight" % (2 ** r, 2 ** r)] = [s["w_dim"], 2 * nf(r - 1)]
+    if not 0 < m["num_layers"] <= MAX_MAPPING_LAYERS:
+        raise NetworkPickleError("G_mapping: mapping_layers=%r is not supported (1 to %d)"
+                                 % (m["num_layers"], MAX_MAPPING_LAYERS))
     fan_in = m["z_dim"] * (2 if m["c_dim"] else 1)
     for i in range(m["num_layers"]):
         out["mapping/Dense%d/weight" % i] = [fan_in, m["w_dim"] if i == m["num_layers"] - 1 else m["layer_features"]]
@@ -94,6 +98,9 @@ def _d_size_variables(config):
     nf = v1_channels_rule(config["fmap_base"], config["fmap_decay"], config["fmap_max"], range(0, log2))
     out = {"FromRGB_lod%d/weight" % (log2 - r): [1, 1, config["img_channels"], nf(r - 1)] for r in range(2, log2 + 1)}
     stddev = config["mbstd_num_features"] if config["mbstd_group_size"] > 1 else 0
+    if stddev and (stddev < 1 or nf(1) % stddev):
+        raise NetworkPickleError("D_basic: mbstd_num_features=%r does not divide the %d channels of its 4x4 layer"
+                                 % (stddev, nf(1)))
     out["4x4/Conv/weight"] = [3, 3, nf(1) + stddev, nf(1)]
     out["4x4/Dense1/weight"] = [nf(0), max(config["c_dim"], 1)]
     return out
