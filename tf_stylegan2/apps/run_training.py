@@ -6,6 +6,7 @@ from absl import flags
 
 from tf_stylegan2 import metrics
 from tf_stylegan2.apps import cli
+from tf_stylegan2.networks import recompute
 from tf_stylegan2.training import loop, options
 
 FLAGS = flags.FLAGS
@@ -57,6 +58,12 @@ def define_flags():
                         "inception-2015-12-05.tgz (default: downloaded once into the network cache)", **_ARGS)
     flags.DEFINE_string("vgg16", None, "VGG16 weights for PR/PPL: a Keras weights file (default: Keras's imagenet "
                         "download)", **_ARGS)
+    flags.DEFINE_enum("recompute", "off", list(recompute.MODES), "Recompute each G synthesis and D block's "
+                      "forward pass in the backward pass instead of keeping its activations (same gradients, less "
+                      "memory, slower): off, blocks (all) or auto (the largest blocks, as few as fit --mem-budget)",
+                      **_ARGS)
+    flags.DEFINE_float("mem_budget", None, "Memory budget in GB for --recompute=auto (default: the device's memory)",
+                       **_ARGS)
     flags.DEFINE_boolean("xla", False, "Compile each training phase with XLA (jit_compile; off by default: on CPU "
                          "oneDNN's convolutions are faster)", **_ARGS)
     # TF1 run_training.py
@@ -114,7 +121,8 @@ def args_from_flags():
         cbase=FLAGS.cbase, cmax=FLAGS.cmax, map=FLAGS.map, z_dim=FLAGS.z_dim, w_dim=FLAGS.w_dim, glr=FLAGS.glr,
         dlr=FLAGS.dlr,
         mbstd_group=FLAGS.mbstd_group, gamma=FLAGS.gamma, aug=FLAGS.aug, p=FLAGS.p, target=FLAGS.target,
-        augpipe=FLAGS.augpipe, fp32=FLAGS.fp32, precision=FLAGS.precision, xla=FLAGS.xla, metrics=_metrics(),
+        augpipe=FLAGS.augpipe, fp32=FLAGS.fp32, precision=FLAGS.precision, xla=FLAGS.xla, recompute=FLAGS.recompute,
+        mem_budget=FLAGS.mem_budget, metrics=_metrics(),
         inception=FLAGS.inception, vgg16=FLAGS.vgg16)
 
 

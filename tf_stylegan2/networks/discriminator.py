@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from tf_stylegan2 import ops
 from tf_stylegan2.layers import Conv2dLayer, DenseLayer, MinibatchStddev
-from tf_stylegan2.networks import common
+from tf_stylegan2.networks import common, recompute
 from tf_stylegan2.networks.mapping import normalize_2nd_moment
 from tf_stylegan2.networks.synthesis import ARCHITECTURES
 
@@ -29,6 +29,10 @@ class Discriminator(keras.Model):
     `mapping_lr_multiplier`) to `cmap [N, cmap_dim]`; score `sum(out * cmap, axis=1) / sqrt(cmap_dim)`.
     Minibatch stddev groups `min(mbstd_group_size, N)` samples (None: the whole minibatch; N must
     be divisible by the group size); it is off for a group size of 1 or `mbstd_num_features=0`.
+
+    The attribute `recompute` lists the block resolutions (R, R/2, ..., 8) whose forward pass is
+    run again in the backward pass instead of keeping its activations (`networks.recompute`; empty
+    by default): the same gradients, first and second order, for less memory.
 
     Channels: the official rule from the `fmap_*` arguments, or `channels`, the count of every
     resolution 4, 8, ..., R (Dense0 takes the 4x4 count; official pickles cannot hold such a network).
@@ -86,6 +90,7 @@ class Discriminator(keras.Model):
                 DenseLayer(self.cmap_dim, self.cmap_dim, activation=activation, lr_multiplier=self.mapping_lr_multiplier,
                            name="Mapping%d" % i) for i in range(self.mapping_layers)]
         self.out = DenseLayer(nf(0), self.cmap_dim if self.label_layers else max(self.c_dim, 1), name="Output")
+        self.recompute = ()
         self.build()
 
     def _layers_by_scope(self):
@@ -117,19 +122,10 @@ class Discriminator(keras.Model):
         y = tf.cast(img, tf.float32)
         x = None
         for block in self.blocks:
-            dtype = common.block_dtype(block["res"], self.log2_res, precision)
-            y = tf.cast(y, dtype)
-            x = None if x is None else tf.cast(x, dtype)
-            if "fromrgb" in block:
-                t = block["fromrgb"](y)
-                x = t if x is None else x + t
-            if "skip" in block:
-                t = block["skip"](x, gain=float(np.sqrt(0.5)))
-                x = block["conv1"](block["conv0"](x), gain=float(np.sqrt(0.5))) + t
-            else:
-                x = block["conv1"](block["conv0"](x))
-            if self.architecture == "skip":
-                y = ops.downsample2d(y, self.resample_filter)
+            uses_y = "fromrgb" in block or self.architecture == "skip"
+            x, y_down = recompute.block_call(2 ** block["res"] in self.recompute, self._block, block, precision, x,
+                                             y if uses_y else None)
+            y = y if y_down is None else y_down
         x, y = (None if x is None else tf.cast(x, tf.float32)), tf.cast(y, tf.float32)
         if self.fromrgb4 is not None:
             x = x + self.fromrgb4(y)
@@ -138,6 +134,22 @@ class Discriminator(keras.Model):
         x = self.conv4(x)
         x = self.dense0(tf.reshape(x, [tf.shape(x)[0], -1]))
         return self.out(x)
+
+    def _block(self, block, precision, x, y):
+        """One block: features `x` (None before the first FromRGB) and the image `y` (None when the
+        block does not read it) -> the features at half the resolution and, for the "skip"
+        architecture, the image downsampled (else None)."""
+        dtype = common.block_dtype(block["res"], self.log2_res, precision)
+        x = None if x is None else tf.cast(x, dtype)
+        if "fromrgb" in block:
+            t = block["fromrgb"](tf.cast(y, dtype))
+            x = t if x is None else x + t
+        if "skip" in block:
+            t = block["skip"](x, gain=float(np.sqrt(0.5)))
+            x = block["conv1"](block["conv0"](x), gain=float(np.sqrt(0.5))) + t
+        else:
+            x = block["conv1"](block["conv0"](x))
+        return x, (ops.downsample2d(tf.cast(y, dtype), self.resample_filter) if self.architecture == "skip" else None)
 
     def cmap(self, c):
         """"projection" mode: labels `[N, c_dim]` -> `[N, cmap_dim]` (embedding, normalised, then mapping)."""

@@ -8,7 +8,7 @@ import tensorflow as tf
 from tf_stylegan2 import ops
 from tf_stylegan2.layers import Conv2dLayer, ConstInput, SynthesisLayer, ToRGBLayer
 from tf_stylegan2.layers.initialization import add_weight
-from tf_stylegan2.networks import common
+from tf_stylegan2.networks import common, recompute
 
 ARCHITECTURES = ("orig", "skip", "resnet")
 NOISE_MODES = ("const", "random", "none")
@@ -81,6 +81,10 @@ class SynthesisNetwork(keras.Model):
     resolution `2^r` reads `ws[:, 2r-3]`, so `num_ws = 2*log2(R) - 2`. Noise for conv layer `i`:
     `noise[i]` when given (`[N or 1, H, W]` or `[N or 1, H, W, 1]`), else the stored buffer
     `noise{i}` ("const"), fresh N(0, 1) ("random"), or zero ("none").
+
+    The attribute `recompute` lists the block resolutions (4, 8, ..., R) whose forward pass is run
+    again in the backward pass instead of keeping its activations (`networks.recompute`; empty by
+    default): the same gradients, first and second order, for less memory.
     """
 
     def __init__(self, w_dim=512, img_resolution=1024, img_channels=3, fmap_base=16384, fmap_decay=1.0, fmap_min=1,
@@ -123,6 +127,7 @@ class SynthesisNetwork(keras.Model):
         self.blocks = blocks  # assigned complete: Keras tracks the layers of dicts present at assignment
         self.build()
         self.execution = "auto"
+        self.recompute = ()
         self._compiled = CompiledCalls(super().__call__)
 
     def build(self, input_shape=None):
@@ -162,8 +167,10 @@ class SynthesisNetwork(keras.Model):
                               noise_mode=noise_mode, noise=as_float_tensors(noise), precision=precision)
 
     def trace_key(self):
-        """The layer settings a compiled graph depends on: each modulated layer's `fused_modconv`."""
-        return tuple(layer.fused_modconv for layer in self._flatten_layers() if hasattr(layer, "fused_modconv"))
+        """The settings a compiled graph depends on: the recomputed blocks and each modulated layer's
+        `fused_modconv`."""
+        return (tuple(self.recompute),) + tuple(
+            layer.fused_modconv for layer in self._flatten_layers() if hasattr(layer, "fused_modconv"))
 
     def call(self, ws, noise_mode="const", noise=None, precision="fp32"):
         if noise_mode not in NOISE_MODES:
@@ -177,23 +184,33 @@ class SynthesisNetwork(keras.Model):
         img = None
         for block in self.blocks:
             r = block["res"]
-            x = tf.cast(x, common.block_dtype(r, self.log2_res, precision))
-            if r == 2:
-                x = block["conv1"](x, ws[:, 0], self._noise(0, batch, noise_mode, noise))
-            else:
-                i0 = 2 * r - 5
-                x_in = x
-                gain = float(np.sqrt(0.5)) if self.architecture == "resnet" else 1.0
-                x = block["conv0"](x, ws[:, i0], self._noise(i0, batch, noise_mode, noise))
-                x = block["conv1"](x, ws[:, i0 + 1], self._noise(i0 + 1, batch, noise_mode, noise), gain=gain)
-                if "skip" in block:
-                    x = x + block["skip"](x_in, gain=gain)
-                if img is not None:
-                    img = ops.upsample2d(img, self.resample_filter)
-            if "torgb" in block:
-                y = tf.cast(block["torgb"](x, ws[:, 2 * r - 3]), tf.float32)
-                img = y if img is None else img + y
+            first = max(2 * r - 5, 0)  # the block's first conv layer; its ToRGB reads ws[:, 2r-3]
+            noises = [self._noise(i, batch, noise_mode, noise) for i in range(first, 2 * r - 3)]
+            x, img = recompute.block_call(2 ** r in self.recompute, self._block, block, precision, x, img,
+                                          ws[:, first:2 * r - 2], *noises)
         return img
+
+    def _block(self, block, precision, x, img, ws, *noises):
+        """One block: features `x` and the image so far `img` (None before the first ToRGB) -> both
+        after it. `ws [N, 3, w_dim]` (2 at 4x4): its conv layers' and its ToRGB's; `noises`: its conv
+        layers'."""
+        r = block["res"]
+        x = tf.cast(x, common.block_dtype(r, self.log2_res, precision))
+        if r == 2:
+            x = block["conv1"](x, ws[:, 0], noises[0])
+        else:
+            x_in = x
+            gain = float(np.sqrt(0.5)) if self.architecture == "resnet" else 1.0
+            x = block["conv0"](x, ws[:, 0], noises[0])
+            x = block["conv1"](x, ws[:, 1], noises[1], gain=gain)
+            if "skip" in block:
+                x = x + block["skip"](x_in, gain=gain)
+            if img is not None:
+                img = ops.upsample2d(img, self.resample_filter)
+        if "torgb" in block:
+            y = tf.cast(block["torgb"](x, ws[:, -1]), tf.float32)
+            img = y if img is None else img + y
+        return x, img
 
     def official_weights(self):
         """`{official name: (variable, layout)}` for the synthesis component."""
