@@ -8,8 +8,8 @@ so it runs before TensorFlow loads. Every app starts through it, in one line:
 TensorFlow prints INFO lines while it loads (oneDNN, CPU features) before it reads
 `TF_CPP_MIN_LOG_LEVEL`; `quiet_import` sets that variable to 2 (TensorFlow's native errors still
 print, its INFO and WARNING lines do not) and drops the INFO/WARNING lines written to stderr
-during the import. When the user set `TF_CPP_MIN_LOG_LEVEL` themselves, nothing is changed or
-dropped.
+during the import. A level the user set is kept; at 1 or more (they asked for less output) the
+start-up lines are dropped all the same, and at 0 nothing is dropped.
 """
 
 import importlib
@@ -25,9 +25,9 @@ _NATIVE_LINE = re.compile(r"^([IWEF])\d{4} ")
 
 def quiet_import(module_name):
     """Import `module_name` (and with it TensorFlow) without TensorFlow's start-up chatter; returns the module."""
-    if "TF_CPP_MIN_LOG_LEVEL" in os.environ or "tensorflow" in sys.modules:
+    if "tensorflow" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL", "").strip() == "0":
         return importlib.import_module(module_name)
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = LOG_LEVEL
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", LOG_LEVEL)
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as captured:

@@ -30,15 +30,21 @@ def define_flags():
     flags.DEFINE_string("network", None, "Network: pickle path, URL, gdrive: alias, converted or SavedModel directory "
                         "(default: the packaged 32x32 emoji network); blend-networks (required there): the network "
                         "giving the low-resolution layers, mapping and noise", **_ARGS)
-    flags.DEFINE_string("seeds", None, "generate-images: seeds, e.g. '1,5,7', '10-20' or '1-3,7'", **_ARGS)
-    flags.DEFINE_float("truncation_psi", None, "Truncation psi (default 0.5 as the original; 1 = no truncation)",
+    flags.DEFINE_string("seeds", None, "generate-images, edit-latents: seeds, e.g. '1,5,7', '10-20' or '1-3,7'",
+                        **_ARGS)
+    flags.DEFINE_float("truncation_psi", None, "generate-images, style-mixing-example, edit-latents: truncation psi "
+                       "(default 0.5 as the original; 1 = no truncation)",
                        **_ARGS)
     flags.DEFINE_enum("noise_mode", None, generation.NOISE_MODES,
-                      "Noise: seeded (TF1 generate-images, its default), const (stored buffers; style mixing default), "
+                      "generate-images, style-mixing-example, mix-latents, generate-from-latents, blend-networks, "
+                      "edit-latents: noise: seeded (TF1 generate-images, its default), const (stored buffers; "
+                      "style mixing default), "
                       "random or none", **_ARGS)
-    flags.DEFINE_integer("class", None, "Class index for conditional networks", lower_bound=0, **_ARGS)
+    flags.DEFINE_integer("class", None, "generate-images, style-mixing-example, blend-networks, edit-latents: class "
+                         "index for conditional networks", lower_bound=0, **_ARGS)
     flags.DEFINE_string("result_dir", "results", "Root directory for the numbered run directories", **_ARGS)
-    flags.DEFINE_integer("batch_size", 4, "Images rendered per batch", lower_bound=1, **_ARGS)
+    flags.DEFINE_integer("batch_size", 4, "generate-images, style-mixing-example, generate-from-latents, edit-latents: "
+                         "images rendered per batch", lower_bound=1, **_ARGS)
     flags.DEFINE_string("row_seeds", None, "style-mixing-example: row seeds", **_ARGS)
     flags.DEFINE_string("col_seeds", None, "style-mixing-example: column seeds", **_ARGS)
     flags.DEFINE_string("col_styles", "0-6", "style-mixing-example: layers taken from the column seeds", **_ARGS)
@@ -47,7 +53,7 @@ def define_flags():
     flags.DEFINE_string("latent2", None, "mix-latents: second latent file", **_ARGS)
     flags.DEFINE_list("weights", ["0.5"], "mix-latents: latent1's share per layer; fewer than num_ws pad with the last",
                       **_ARGS)
-    flags.DEFINE_list("latents", None, "generate-from-latents: latent files (.npy / .npz)", **_ARGS)
+    flags.DEFINE_list("latents", None, "generate-from-latents, edit-latents: latent files (.npy / .npz)", **_ARGS)
     flags.DEFINE_string("noise_file", None, "generate-from-latents: per-layer noise (.npz noise0.., e.g. the "
                         "projector's <prefix>noise.npz) used for every latent instead of --noise-mode", **_ARGS)
     flags.DEFINE_string("high_res_network", None, "blend-networks: the network giving the high-resolution layers",
@@ -60,7 +66,8 @@ def define_flags():
     flags.DEFINE_integer("seed", 0, "blend-networks: seed of the 9 preview latents (RandomState(seed).randn(9, z_dim))",
                          **_ARGS)
     flags.DEFINE_string("out", None, "sefa: output .npz (default <result-dir>/<NNNNN>-sefa/directions.npz)", **_ARGS)
-    flags.DEFINE_string("layers", "all", "sefa: conv layers factorised; edit-latents: w layers edited. "
+    flags.DEFINE_string("layers", "all", "sefa, edit-latents: the conv layers factorised (sefa) or the w layers edited "
+                        "(edit-latents): "
                         "all, coarse (0-3), middle (4-7), fine (8-) or indices like 0-3,7", **_ARGS)
     flags.DEFINE_string("directions", None, "edit-latents: direction file (sefa .npz, name -> vector .npz, .npy) "
                         "or name=path.npy,... (one direction per file)", **_ARGS)

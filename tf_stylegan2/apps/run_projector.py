@@ -151,6 +151,7 @@ def _save_gif(path, frames):
 
 
 def project_generated_images():
+    """Project the images of --seeds (made as generate-images makes them) back into the latent space."""
     hp = _hyperparameters()
     seeds = cli.parse_int_list(FLAGS.seeds, "seed")
     G = _network()
@@ -184,6 +185,8 @@ def _real_targets(G):
 
 
 def project_real_images():
+    """Project image files (--images) or an official TFRecord dataset (--data-dir, --dataset) into the
+    latent space; other sizes and shapes are centre-cropped and resized."""
     hp = _hyperparameters()
     encoder = _init_encoder()
     G = encoder.decoder if encoder else _network()

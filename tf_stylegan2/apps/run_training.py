@@ -11,7 +11,10 @@ from tf_stylegan2.training import loop, options
 
 FLAGS = flags.FLAGS
 _ARGS = dict(allow_override=True)
-_TRUE, _FALSE = ("yes", "true", "t", "y", "1"), ("no", "false", "f", "n", "0")
+# The flags that may be given with --resume=<run dir>: they apply to the continued run (kimg, snap and
+# metrics are recorded in its training_options.json). Every other flag would change the run: an error.
+RESUME_FLAGS = ("resume", "kimg", "total_kimg", "snap", "metrics", "inception", "vgg16", "gpus", "num_gpus",
+                "outdir", "result_dir")
 
 
 def define_flags():
@@ -30,7 +33,8 @@ def define_flags():
     flags.DEFINE_integer("snap", None, "Snapshot interval in ticks (default 50; 10 with --config)", **_ARGS)
     flags.DEFINE_float("tick", None, "Progress tick length in kimg (default 4)", **_ARGS)
     flags.DEFINE_integer("seed", 0, "Random seed", **_ARGS)
-    flags.DEFINE_string("resume", None, "Continue a run in place (its run directory; --kimg sets a new length), or "
+    flags.DEFINE_string("resume", None, "Continue a run in place (its run directory; only --kimg, --snap, "
+                        "--metrics, --inception, --vgg16 and --gpus may be given with it), or "
                         "fine-tune a network: pickle, converted directory, URL, gdrive:networks/NAME.pkl or one of %s "
                         "(noresume: neither)" % ", ".join(options.RESUME_ALIASES), **_ARGS)
     flags.DEFINE_integer("freezed", 0, "Freeze-D: number of frozen D layers from the top", **_ARGS)
@@ -73,19 +77,10 @@ def define_flags():
     flags.DEFINE_integer("num_gpus", None, "TF1: number of GPUs (alias --gpus)", **_ARGS)
     flags.DEFINE_float("total_kimg", None, "TF1: training length in kimg (alias --kimg)", **_ARGS)
     flags.DEFINE_float("gamma", None, "R1 regularisation weight (default: from the config)", **_ARGS)
-    flags.DEFINE_string("mirror_augment", None, "TF1: mirror augment (yes/no, true/false, t/f, y/n, 1/0)", **_ARGS)
+    flags.DEFINE_boolean("mirror_augment", None, "TF1: same as --mirror", **_ARGS)
     flags.DEFINE_string("result_dir", "results", "TF1: root directory for run results", **_ARGS)
     flags.DEFINE_string("metrics", None, "Comma-separated metrics after each snapshot, or none (default fid50k_full; "
                         "fid50k with --config)", **_ARGS)
-
-
-def _bool_text(value, name):
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise cli.CommandError("--%s: expected yes/no, true/false, t/f, y/n or 1/0, got %r" % (name, value))
 
 
 def _either(a, b, what):
@@ -97,20 +92,29 @@ def _either(a, b, what):
 
 
 def _metrics():
-    """--metrics (default fid50k_full, TF1's fid50k with --config) -> validated names; 'none' -> []."""
+    """--metrics (default fid50k_full, TF1's fid50k with --config) -> validated names; 'none' -> [];
+    None when a run directory is resumed without --metrics (it keeps its own)."""
+    if loop.is_run_dir(FLAGS.resume) and not FLAGS["metrics"].present:
+        return None
     text = FLAGS.metrics if FLAGS.metrics is not None else ("fid50k" if FLAGS.config else "fid50k_full")
     return [spec.name for spec in metrics.parse_metric_list(text)]
 
 
 def args_from_flags():
     """The parsed flags as the `args` dict of `loop.train` (aliases merged, TF1 spellings included)."""
+    if loop.is_run_dir(FLAGS.resume):
+        given = [f.name for f in cli.app_flags(__name__) if f.present and f.name not in RESUME_FLAGS]
+        if given:
+            raise cli.CommandError("--%s would change the run that --resume=%s continues (its options come from "
+                                   "its training_options.json); drop it, or start a new run" % (
+                                       given[0].replace("_", "-"), FLAGS.resume))
     if FLAGS.cfg and FLAGS.config:
         raise cli.CommandError("give --cfg (StyleGAN2-ADA presets) or --config (TF1 presets), not both")
     if FLAGS.data and (FLAGS.data_dir or FLAGS.dataset):
         raise cli.CommandError("give --data, or --data-dir with --dataset, not both")
     if bool(FLAGS.data_dir) != bool(FLAGS.dataset):
         raise cli.CommandError("--data-dir and --dataset go together")
-    mirror = FLAGS.mirror or (FLAGS.mirror_augment is not None and _bool_text(FLAGS.mirror_augment, "mirror-augment"))
+    mirror = FLAGS.mirror or bool(FLAGS.mirror_augment)
     return dict(
         data=FLAGS.data, data_dir=FLAGS.data_dir, dataset=FLAGS.dataset, outdir=FLAGS.outdir or FLAGS.result_dir,
         cfg=FLAGS.cfg, config=FLAGS.config, gpus=_either("gpus", "num_gpus", "number of devices"),

@@ -155,8 +155,14 @@ def load_inception(source=None, cache_dir=None, progress=True):
       ValueError: not a GraphDef, or a graph without the Inception tensors (one line naming it).
       OSError: download or read failures.
     """
-    path = sources.resolve(source or INCEPTION_URL, cache_dir, progress=progress)
-    path = os.path.abspath(path)
+    try:
+        path = os.path.abspath(sources.resolve(source or INCEPTION_URL, cache_dir, progress=progress))
+    except OSError as e:
+        if source:
+            raise
+        raise OSError("%s; offline, give --inception=PATH to classify_image_graph_def.pb or inception-2015-12-05.tgz, "
+                      "or train without FID/KID/IS (run_training.py --metrics=none)" % str(e).strip().splitlines()[0]) \
+            from None
     if not os.path.isfile(path):
         raise ValueError("Inception graph %r not found: pass --inception=PATH to classify_image_graph_def.pb or "
                          "inception-2015-12-05.tgz" % path)

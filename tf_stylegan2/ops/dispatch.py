@@ -7,7 +7,8 @@ Every op takes `impl`:
   "auto"   the default set by the environment variable `TF_STYLEGAN2_OPS` (auto|ref|custom,
            default auto). Plain auto uses the custom kernel when the library is built, loads,
            and has a kernel for the tensor's device and dtype; otherwise the reference, with one
-           warning line (logger `tf_stylegan2.ops`) on the first fallback. Auto never compiles.
+           plain line on stderr at the first fallback on a GPU (on a CPU the reference ops are as
+           fast, so nothing is said). Auto never compiles.
 
 The reference is used, whatever `impl` says:
   - inside `reference_only()`: wrap the tracing of anything exported (SavedModel, TF Serving)
@@ -17,8 +18,8 @@ The reference is used, whatever `impl` says:
 """
 
 import contextlib
-import logging
 import os
+import sys
 import threading
 
 import tensorflow as tf
@@ -30,7 +31,6 @@ IMPLS = ("auto", "ref", "custom")
 _CUSTOM = {}
 _STATE = threading.local()
 _FALLBACK_WARNED = []
-_LOG = logging.getLogger("tf_stylegan2.ops")
 
 
 def register_custom(op_name, fn, has_kernel):
@@ -96,17 +96,17 @@ def select(op_name, impl, x):
         return None
     from tf_stylegan2.ops import custom  # Imported here: it registers itself with this module.
     problem = custom.load(build=impl == "custom")
+    device_type = _device_type(x)
     if problem is None:
         fn, has_kernel = _CUSTOM[op_name]
-        device_type = _device_type(x)
         if has_kernel(device_type, x.dtype):
             return fn
         problem = "no %s kernel for %s on %s" % (op_name, x.dtype.name, device_type)
     if impl == "custom":
         raise ValueError("custom op %r is not available: %s" % (op_name, problem))
-    if not _FALLBACK_WARNED:
+    if not _FALLBACK_WARNED and device_type == "GPU":
         _FALLBACK_WARNED.append(problem)
-        _LOG.warning("tf_stylegan2: using the reference ops (%s)", problem)
+        print("tf_stylegan2: note: using the reference ops on the GPU (%s)" % problem, file=sys.stderr, flush=True)
     return None
 
 
