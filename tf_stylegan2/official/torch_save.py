@@ -1,11 +1,14 @@
-"""Write `torch.save`'s zip format without PyTorch, for what `torch.load` (also with
-`weights_only=True`) and `official.torch_pickle.load_torch_file` read back.
+"""Write `torch.save`'s zip format (or its legacy stream) without PyTorch, for what `torch.load`
+(also with `weights_only=True`) and `official.torch_pickle.load_torch_file` read back.
 
 Layout, as PyTorch >= 1.6 writes it: a stored (uncompressed) zip whose records sit under one root
 folder: `data.pkl` (the object, pickle protocol 2), `.format_version`, `.storage_alignment`,
 `byteorder` ("little"), `data/<key>` (each tensor's raw little-endian storage, starting on a
 64-byte boundary of the file, padded through the local header's extra field as torch does),
 `version` ("3"). Each tensor is its own storage (offset 0, C-contiguous strides), on "cpu".
+The legacy stream (`_use_new_zipfile_serialization=False`): the magic number, protocol and
+system-info pickles, the object pickle, the list of storage keys, then per storage its int64
+element count and raw bytes.
 
 Values: `dict` (a `collections.OrderedDict` is written as one, like a state dict), `np.ndarray`
 (numeric dtypes torch has a storage type for), `str`, `int`, `float`, `bool`, None.
@@ -21,8 +24,11 @@ import zipfile
 import numpy as np
 
 from tf_stylegan2.files import atomic_path
+from tf_stylegan2.official.torch_pickle import _LEGACY_MAGIC as LEGACY_MAGIC, _LEGACY_PROTOCOL as LEGACY_PROTOCOL
 
 ALIGNMENT = 64
+LEGACY_SYS_INFO = {"protocol_version": LEGACY_PROTOCOL, "little_endian": True,
+                   "type_sizes": {"short": 2, "int": 4, "long": 4}}
 _STORAGE_TYPES = {np.dtype("<f4"): "FloatStorage", np.dtype("<f8"): "DoubleStorage", np.dtype("<f2"): "HalfStorage",
                   np.dtype("<i8"): "LongStorage", np.dtype("<i4"): "IntStorage", np.dtype("<i2"): "ShortStorage",
                   np.dtype("i1"): "CharStorage", np.dtype("u1"): "ByteStorage", np.dtype("?"): "BoolStorage"}
@@ -33,7 +39,8 @@ _ZIP64_EXTRA = 20  # bytes zipfile adds to a local header that needs zip64 sizes
 class _Pickle:
     """Protocol-2 pickle opcodes of the supported values; arrays become persistent storage ids."""
 
-    def __init__(self):
+    def __init__(self, legacy=False):
+        self.legacy = legacy
         self.out = io.BytesIO()
         self.out.write(pickle.PROTO + b"\x02")
         self.storages = []  # (key, C-contiguous array)
@@ -110,6 +117,8 @@ class _Pickle:
         self.value(key)
         self.value("cpu")
         self._int(int(array.size))
+        if self.legacy:
+            self.value(None)  # no view metadata
         self.out.write(pickle.TUPLE + pickle.BINPERSID)
         self._int(0)
         self._tuple(shape)
@@ -122,16 +131,22 @@ class _Pickle:
         return self.out.getvalue() + pickle.STOP
 
 
-def save_torch_file(obj, path, root="archive"):
-    """Write `obj` (see the module docstring) to `path` in torch.save's zip format, atomically.
+def save_torch_file(obj, path, root="archive", legacy=False):
+    """Write `obj` (see the module docstring) to `path` in torch.save's zip format (`legacy`: its
+    legacy stream), atomically.
 
     Raises:
       TypeError: a value that has no torch.save form here.
       OSError: the file cannot be written (nothing is left behind).
     """
-    p = _Pickle()
+    p = _Pickle(legacy)
     p.value(obj)
     data = p.data()
+    if legacy:
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as f:
+                _write_legacy(f, data, p.storages)
+        return
     serialization_id = str(int.from_bytes(hashlib.sha256(data).digest()[:16], "little")).zfill(40)[:40]
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as z:
@@ -153,3 +168,13 @@ def _write_aligned(z, f, name, data):
     pad = -(f.tell() + header + 4) % ALIGNMENT
     info.extra = _EXTRA_ID + struct.pack("<H", pad) + b"Z" * pad
     z.writestr(info, memoryview(data))
+
+
+def _write_legacy(f, data, storages):
+    for header in (LEGACY_MAGIC, LEGACY_PROTOCOL, LEGACY_SYS_INFO):
+        f.write(pickle.dumps(header, protocol=2))
+    f.write(data)
+    f.write(pickle.dumps([key for key, _ in storages], protocol=2))
+    for _, array in storages:
+        f.write(struct.pack("<q", array.size))
+        f.write(memoryview(array.reshape(-1).view(np.uint8)))

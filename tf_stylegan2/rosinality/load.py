@@ -34,7 +34,7 @@ TRAIN_KEYS = {"g", "d", "g_ema", "g_optim", "d_optim", "args", "ada_aug_p"}
 SUPPORTED_ARCH = "stylegan2"
 
 
-def generator_from_state_dict(tensors, latent_avg=None, name="G_ema"):
+def generator_from_state_dict(tensors, latent_avg=None, name="G_ema", release=False):
     """A `Generator` from a rosinality `Generator.state_dict()`.
 
     Args:
@@ -45,6 +45,7 @@ def generator_from_state_dict(tensors, latent_avg=None, name="G_ema"):
       latent_avg: `[style_dim]` (or any shape of style_dim elements) truncation centre -> the
         generator's `w_avg`; None: zeros (see `mean_latent` to estimate one).
       name: the Keras name of the generator.
+      release: empty `tensors` as it is read (so each array can be freed once its variable exists).
     Returns:
       `tf_stylegan2.Generator` (mapping z [N, style_dim] -> W+ [N, 2*log2(size)-2, style_dim],
       images NHWC float32 about [-1, 1]); the stored noise buffers are its "const" noise.
@@ -58,7 +59,7 @@ def generator_from_state_dict(tensors, latent_avg=None, name="G_ema"):
     kernels = _check_kernels(tensors, names.generator_blur_kernels(log2_res), name)
     channels = [_shape(tensors, "input.input", 4, name)[1]]
     channels += [_shape(tensors, "convs.%d.conv.weight" % (2 * i), 5, name)[1] for i in range(log2_res - 2)]
-    variables = _official(tensors, names.generator_table(log2_res, n_mlp), kernels, name)
+    variables = _official(tensors, names.generator_table(log2_res, n_mlp), kernels, name, release)
     variables["dlatent_avg"] = _latent_avg(latent_avg, style_dim, name)
     mapping = dict(z_dim=style_dim, c_dim=0, w_dim=style_dim, num_ws=2 * log2_res - 2, num_layers=n_mlp,
                    layer_features=style_dim, lr_multiplier=LR_MLP, activation="lrelu", normalize_latents=True)
@@ -68,10 +69,10 @@ def generator_from_state_dict(tensors, latent_avg=None, name="G_ema"):
                   names.generator_table(log2_res, n_mlp), name)
 
 
-def discriminator_from_state_dict(tensors, name="D"):
+def discriminator_from_state_dict(tensors, name="D", release=False):
     """A `Discriminator` (resnet, minibatch stddev group 4) from a rosinality `Discriminator.state_dict()`
-    (`tensors`: `{name: np.ndarray}` without a prefix). Raises NetworkPickleError as
-    `generator_from_state_dict`."""
+    (`tensors`: `{name: np.ndarray}` without a prefix; `release` as for `generator_from_state_dict`).
+    Raises NetworkPickleError as `generator_from_state_dict`."""
     tensors = _float_tensors(tensors, name)
     log2_res = _count(tensors, "convs.%d.conv1.0.weight", 1) + 2
     kernels = _check_kernels(tensors, names.discriminator_blur_kernels(log2_res), name)
@@ -81,7 +82,7 @@ def discriminator_from_state_dict(tensors, name="D"):
     if _shape(tensors, "final_linear.0.weight", 2, name)[0] != by_res[0]:
         raise NetworkPickleError("%s: final_linear.0 has %d features, final_conv %d: not a rosinality "
                                  "discriminator" % (name, tensors["final_linear.0.weight"].shape[0], by_res[0]))
-    variables = _official(tensors, names.discriminator_table(log2_res), kernels, name)
+    variables = _official(tensors, names.discriminator_table(log2_res), kernels, name, release)
     config = dict(img_resolution=2 ** log2_res, img_channels=3, architecture="resnet", mbstd_group_size=4,
                   mbstd_num_features=1, resample_filter=list(names.MAKE_KERNEL), **channel_config(by_res, name))
     return _build(lambda: Discriminator(name=name, **config), variables, names.discriminator_table(log2_res), name)
@@ -132,7 +133,9 @@ def load_checkpoint(path):
 
 
 def networks_from_checkpoint(obj, what="checkpoint"):
-    """A loaded rosinality checkpoint dict (`load_torch_file`) -> `Networks(G, D, G_ema)`."""
+    """A loaded rosinality checkpoint dict (`load_torch_file`) -> `Networks(G, D, G_ema)`; the state
+    dicts are popped from `obj` and emptied as their networks are built (each array freed once its
+    variable exists: peak memory about the file's size)."""
     if not isinstance(obj, dict) or not isinstance(obj.get("g_ema"), dict):
         keys = ", ".join(sorted(map(str, obj))) if isinstance(obj, dict) else type(obj).__name__
         raise NetworkPickleError("%s: a PyTorch file, but not a rosinality/stylegan2-pytorch checkpoint (no g_ema; "
@@ -150,17 +153,17 @@ def networks_from_checkpoint(obj, what="checkpoint"):
         if key in obj and not isinstance(obj[key], dict):
             raise NetworkPickleError("%s: %s is a %s, not a state dict" % (what, key, type(obj[key]).__name__))
     latent_avg = obj.get("latent_avg")
-    G_ema = generator_from_state_dict(obj["g_ema"], latent_avg, "G_ema")
+    G_ema = generator_from_state_dict(obj.pop("g_ema"), latent_avg, "G_ema", release=True)
     if latent_avg is None:
         G_ema.mapping.w_avg.assign(mean_latent(G_ema))
         _note("%s has no latent_avg: truncation centre estimated as rosinality's mean_latent (mean of g_ema's W "
               "over %d z from np.random.RandomState(%d))" % (what, MEAN_LATENT_SAMPLES, MEAN_LATENT_SEED))
     G = D = None
     if "g" in obj:
-        G = generator_from_state_dict(obj["g"], None, "G")
+        G = generator_from_state_dict(obj.pop("g"), None, "G", release=True)
         G.mapping.w_avg.assign(G_ema.mapping.w_avg)
     if "d" in obj:
-        D = discriminator_from_state_dict(obj["d"], "D")
+        D = discriminator_from_state_dict(obj.pop("d"), "D", release=True)
     return Networks(G, D, G_ema)
 
 
@@ -214,9 +217,10 @@ def _check_kernels(tensors, expected, what):
     return set(expected)
 
 
-def _official(tensors, table, kernels, what):
-    """The state dict as `{official name: array}`; every table entry required, nothing else allowed
-    but the blur kernels named in `kernels` (checked by `_check_kernels`)."""
+def _official(tensors, table, kernels, what, release=False):
+    """The state dict as `{official name: array}` (views; `release`: `tensors` is emptied); every
+    table entry required, nothing else allowed but the blur kernels named in `kernels` (checked by
+    `_check_kernels`)."""
     known = {ros for ros, _, _ in table}
     unexpected = sorted(k for k in tensors if k not in known and k not in kernels)
     if unexpected:
@@ -235,6 +239,8 @@ def _official(tensors, table, kernels, what):
         if kind == "scalar" and value.size != 1:
             raise NetworkPickleError("%s: tensor %s has shape %s, expected [1]" % (what, ros, value.shape))
         out[official] = names.to_official(value.astype(np.float32, copy=False), kind)
+    if release:
+        tensors.clear()
     return out
 
 
