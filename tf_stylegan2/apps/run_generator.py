@@ -33,7 +33,8 @@ def define_flags():
     flags.DEFINE_string("seeds", None, "generate-images, edit-latents: seeds, e.g. '1,5,7', '10-20' or '1-3,7'",
                         **_ARGS)
     flags.DEFINE_float("truncation_psi", None, "generate-images, style-mixing-example, edit-latents: truncation psi "
-                       "(default 0.5 as the original; 1 = no truncation)",
+                       "(default 0.5 as the original; StyleGAN v1 networks: 0.7 on their first 8 layers, as their "
+                       "Gs.run; 1 = no truncation)",
                        **_ARGS)
     flags.DEFINE_enum("noise_mode", None, generation.NOISE_MODES,
                       "generate-images, style-mixing-example, mix-latents, generate-from-latents, blend-networks, "
@@ -115,7 +116,7 @@ def _save_batch(run_dir, names, images, progress):
 
 
 def generate_images():
-    """`seed%04d.png` per seed; TF1 defaults: psi 0.5, seeded noise."""
+    """`seed%04d.png` per seed; TF1 defaults: psi 0.5 (StyleGAN v1: 0.7, cutoff 8), seeded noise."""
     _require("seeds")
     seeds = cli.parse_int_list(FLAGS.seeds, "seed")
     G = _generator(FLAGS.network)
@@ -131,7 +132,8 @@ def generate_images():
 
 
 def style_mixing_example():
-    """Tiles `{row}-{col}.png` (sources `s-s.png`) and the official `grid.png`; psi 0.5, const noise."""
+    """Tiles `{row}-{col}.png` (sources `s-s.png`) and the official `grid.png`; psi 0.5 (v1: 0.7, cutoff 8),
+    const noise."""
     _require("row_seeds", "col_seeds")
     row_seeds = cli.parse_int_list(FLAGS.row_seeds, "row seed")
     col_seeds = cli.parse_int_list(FLAGS.col_seeds, "column seed")
