@@ -78,7 +78,7 @@ def _one_step(strategy, init, reals, batch_gpu):
             for group, net in (("G", G), ("D", D), ("G_ema", G_ema)):
                 for i, v in enumerate(net.weights):
                     v.assign(init["%s/%d" % (group, i)])
-            for slot in trainer.opt_G.slots() + trainer.opt_D.slots() + [trainer.pl_mean]:
+            for slot in [*trainer.opt_G.slots().values(), *trainer.opt_D.slots().values(), trainer.pl_mean]:
                 slot.assign(tf.zeros_like(slot))
             fn = getattr(trainer, name)
             if name == "update_ema":
@@ -93,8 +93,8 @@ def _one_step(strategy, init, reals, batch_gpu):
                 out["stat/%s/%s" % (name, key)] = value.numpy()
             for group, variables in trainer.state_variables().items():
                 if group not in ("rng", "opt_G", "opt_D"):
-                    for i, v in enumerate(variables):
-                        out["var/%s/%s/%d" % (name, group, i)] = v.numpy()
+                    for path, v in variables.items():
+                        out["var/%s/%s/%s" % (name, group, path)] = v.numpy()
     return out
 
 
@@ -181,7 +181,7 @@ def test_two_replicas_equal_one(step_results):
     assert one["stat/g_reg/Loss/pl_penalty"][2] == 2 and two["stat/g_reg/Loss/pl_penalty"][2] == 2
     _compare(two, one, grad_tol=dict(g_main=1e-5, g_reg=1e-3, d_main=1e-5, d_reg=1e-5), stat_tol=1e-5,
              var_atol=2e-4)
-    assert abs(float(one["var/g_reg/pl_mean/0"])) > 1e-4  # G reg ran and updated pl_mean
+    assert abs(float(one["var/g_reg/pl_mean/pl_mean"])) > 1e-4  # G reg ran and updated pl_mean
 
 
 def test_gradient_accumulation_equals_one_round(step_results):

@@ -23,6 +23,7 @@ import tf_stylegan2 as sg
 from tf_stylegan2 import datasets, metrics
 from tf_stylegan2.training import checkpoints, loop, options
 from tf_stylegan2.training.data import BatchStream
+from tf_stylegan2.training.schedule import Schedule
 from tf_stylegan2.training.trainer import Trainer
 
 from conftest import fixture_path
@@ -117,8 +118,8 @@ def test_run_directory_snapshot_and_events(disk_data, tmp_path):
     assert ckpt.endswith("checkpoint-000000504")
     with np.load(os.path.join(ckpt, "state.npz")) as state:
         for group, net in (("G", nets.G), ("D", nets.D), ("G_ema", nets.G_ema)):
-            for i, var in enumerate(net.weights):
-                np.testing.assert_array_equal(var.numpy(), state["%s/%d" % (group, i)])
+            for var in net.weights:
+                np.testing.assert_array_equal(var.numpy(), state["%s/%s" % (group, var.path)])
     assert nets.G_ema(np.zeros([1, 512], np.float32)).shape == (1, 16, 16, 3)
 
 
@@ -169,41 +170,39 @@ def test_resume_after_sigkill_continues_in_place(disk_data, tmp_path):
     assert checkpoints.latest(run_dir).endswith("checkpoint-000000600")
 
 
-def _steps(trainer, stream, start, stop):
-    """Minibatches `start..stop-1` with the loop's schedule (G reg every 4, D reg every 16)."""
-    for i in range(start, stop):
-        reals, _ = stream.next()
-        trainer.g_main()
-        if i % 4 == 0:
-            trainer.g_reg()
-        trainer.d_main(reals, None)
-        if i % 16 == 0:
-            trainer.d_reg(reals, None)
-        trainer.update_ema(tf.constant(0.9))
+def _steps(schedule, stream, n):
+    """`n` minibatches with the loop's own step (G reg every 4, D reg every 16, G_ema ramp-up)."""
+    for _ in range(n):
+        schedule.step(stream.next()[0])
 
 
 def test_checkpoint_resumes_exactly_and_phases_trace_once(disk_data, tmp_path):
     """Minibatches replayed from a checkpoint give exactly the uninterrupted run's state (every random
-    draw, augmentations included, comes from the checkpointed RNG), and each compiled phase traces
-    once (restoring a checkpoint does not retrace)."""
+    draw, augmentations included, comes from the checkpointed RNG; the schedule's counters from its
+    metadata), and each compiled phase traces once (restoring a checkpoint does not retrace)."""
     ds = datasets.open_dataset(disk_data)
     opts = options.training_options(dict(TINY_ARGS, data=disk_data, aug="fixed", p=0.5, augpipe="blit"), ds)
     G, D, G_ema = loop.build_networks(opts)
     trainer = Trainer(G, D, G_ema, opts, augment_pipe=loop._augment_pipe(opts), seed=1)
     stream = BatchStream(ds, 8, seed=0)
-    _steps(trainer, stream, 0, 3)
-    path = checkpoints.save(str(tmp_path), 24, trainer.state_variables(), dict(data_position=stream.position))
-    _steps(trainer, stream, 3, 6)
+    schedule = Schedule(trainer, opts)
+    _steps(schedule, stream, 3)
+    path = checkpoints.save(str(tmp_path), 24, trainer.state_variables(),
+                            dict(data_position=stream.position, cur_nimg=schedule.cur_nimg,
+                                 batch_idx=schedule.batch_idx))
+    _steps(schedule, stream, 3)
     assert int(trainer.opt_G.iterations.numpy()) == 8 and int(trainer.opt_D.iterations.numpy()) == 7
     assert trainer.pl_mean.numpy() > 0
-    uninterrupted = {k: [v.numpy() for v in vs] for k, vs in trainer.state_variables().items()}
+    uninterrupted = {k: {n: v.numpy() for n, v in vs.items()} for k, vs in trainer.state_variables().items()}
 
     meta = checkpoints.load(path, trainer.state_variables())
     assert int(trainer.opt_G.iterations.numpy()) == 4
-    _steps(trainer, BatchStream(ds, 8, seed=0, position=meta["data_position"]), 3, 6)
+    resumed = Schedule(trainer, opts, meta["cur_nimg"], meta["batch_idx"])
+    _steps(resumed, BatchStream(ds, 8, seed=0, position=meta["data_position"]), 3)
+    assert (resumed.cur_nimg, resumed.batch_idx) == (schedule.cur_nimg, schedule.batch_idx) == (48, 6)
     for group, variables in trainer.state_variables().items():
-        for expected, var in zip(uninterrupted[group], variables):
-            np.testing.assert_array_equal(var.numpy(), expected, err_msg=group)
+        for name, var in variables.items():
+            np.testing.assert_array_equal(var.numpy(), uninterrupted[group][name], err_msg=group + "/" + name)
     assert {k: f.experimental_get_tracing_count() for k, f in trainer.phase_functions().items()} == dict(
         g_main=1, g_reg=1, d_main=1, d_reg=1, update_ema=1)
 
@@ -335,4 +334,4 @@ def test_ada_raises_p_on_a_tiny_dataset(tmp_path):
     step = 8 * 4 / (500 * 1000)  # batch * ada_interval / (ada_kimg * 1000)
     assert p == pytest.approx(round(p / step) * step, rel=1e-4)
     with np.load(os.path.join(checkpoints.latest(run_dir), "state.npz")) as state:
-        assert float(state["augment/0"]) == pytest.approx(p)
+        assert float(state["augment/p"]) == pytest.approx(p)

@@ -42,8 +42,13 @@ class Adam(tf.Module):
                   for i, v in enumerate(self.variables_to_train)]
 
     def slots(self):
-        """Every state variable, in a fixed order (for checkpoints)."""
-        return [self.iterations] + self.m + self.v
+        """`{name: variable}` of the state: `iterations`, `m/<path>` and `v/<path>` per trained
+        variable (its Keras `path`), for checkpoints restored by name."""
+        out = {"iterations": self.iterations}
+        for var, m, v in zip(self.variables_to_train, self.m, self.v):
+            out["m/" + var.path] = m
+            out["v/" + var.path] = v
+        return out
 
     def apply(self, grads):
         t = tf.cast(self.iterations.assign_add(1), tf.float64)

@@ -1,69 +1,97 @@
 """Crash-safe training checkpoints: `<run_dir>/checkpoint-<nimg:09d>/` with `state.npz` (every
-variable: G, D, G_ema, both optimisers, pl_mean, RNG, augment p) and `meta.json` (counters, data
-position, variable paths and shapes).
+variable: G, D, G_ema, both optimisers, pl_mean, RNG, augment p, each stored under
+`<group>/<variable path>`) and `meta.json`:
+
+    {"format": 2, "meta": {counters, data position, ...},
+     "variables": {"<group>/<path>": shape, ...},
+     "files": {"state.npz": {"size": bytes, "sha256": hex}},
+     "sha256": hex of the canonical JSON of the three fields before it}
 
 A checkpoint directory is built under a temporary name and renamed when complete, so a SIGKILL
-leaves either the previous checkpoints or the new one, never a half-written one. The newest
-`KEEP` complete checkpoints are kept.
+leaves either the previous checkpoints or the new one. The newest `KEEP` are kept. On resume,
+`find_valid` checks the newest first (files present, sizes and checksums, metadata intact) and
+falls back to the previous one, naming the damaged checkpoint in one line; `load` restores by
+variable path, checking every name and shape.
 """
 
+import hashlib
 import json
 import os
 import re
 import shutil
+import zipfile
 
 import numpy as np
 
 from tf_stylegan2.files import atomic_directory
 
 KEEP = 2
+FORMAT = 2
+STATE_FILE, META_FILE = "state.npz", "meta.json"
 _NAME = re.compile(r"^checkpoint-(\d+)$")
 
 
 class CheckpointError(ValueError):
-    """A checkpoint that does not fit the networks being restored (one-line message)."""
+    """A checkpoint that is damaged, or does not fit the networks being restored (one-line message)."""
 
 
 def checkpoint_dirs(run_dir):
-    """Complete checkpoint directories of a run, oldest first."""
+    """Every `checkpoint-<nimg>` directory of a run (complete or not), oldest first."""
     if not os.path.isdir(run_dir):
         return []
-    found = []
-    for name in os.listdir(run_dir):
-        m = _NAME.match(name)
-        path = os.path.join(run_dir, name)
-        if m and os.path.exists(os.path.join(path, "meta.json")) and os.path.exists(os.path.join(path, "state.npz")):
-            found.append((int(m.group(1)), name, path))
-    return [path for _, _, path in sorted(found)]
+    found = [(int(m.group(1)), os.path.join(run_dir, name))
+             for name in os.listdir(run_dir) for m in [_NAME.match(name)] if m]
+    return [path for _, path in sorted(found) if os.path.isdir(path)]
 
 
 def latest(run_dir):
-    """The newest complete checkpoint directory, or None."""
-    dirs = checkpoint_dirs(run_dir)
-    return dirs[-1] if dirs else None
+    """The newest checkpoint directory that passes `verify`, or None."""
+    for path in reversed(checkpoint_dirs(run_dir)):
+        try:
+            verify(path)
+            return path
+        except CheckpointError:
+            continue
+    return None
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _body_digest(body):
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def _variable_arrays(variables):
+    """`{group: {path: variable}}` -> `{"group/path": array}`."""
+    return {"%s/%s" % (group, name): np.asarray(var.numpy() if hasattr(var, "numpy") else var)
+            for group, named in variables.items() for name, var in named.items()}
 
 
 def save(run_dir, nimg, variables, meta):
     """Write the checkpoint of a run at `nimg` images atomically, then delete all but the newest `KEEP`.
 
     Args:
-      variables: `{group: [variables]}` (e.g. `Trainer.state_variables()`).
+      variables: `{group: {variable path: variable}}` (e.g. `Trainer.state_variables()`).
       meta: JSON-serialisable counters (cur_nimg, tick, batch_idx, data position, ...).
     """
-    arrays, layout = {}, {}
-    for group, group_vars in variables.items():
-        layout[group] = []
-        for i, var in enumerate(group_vars):
-            arrays["%s/%d" % (group, i)] = np.asarray(var.numpy() if hasattr(var, "numpy") else var)
-            layout[group].append([getattr(var, "path", None) or var.name, list(var.shape)])
+    arrays = _variable_arrays(variables)
     path = os.path.join(run_dir, "checkpoint-%09d" % nimg)
     with atomic_directory(path) as tmp:
-        with open(os.path.join(tmp, "state.npz"), "wb") as f:
+        state = os.path.join(tmp, STATE_FILE)
+        with open(state, "wb") as f:
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
-        with open(os.path.join(tmp, "meta.json"), "w") as f:
-            json.dump(dict(meta, variables=layout), f, indent=1)
+        body = dict(format=FORMAT, meta=meta, variables={k: list(v.shape) for k, v in arrays.items()},
+                    files={STATE_FILE: dict(size=os.path.getsize(state), sha256=_sha256(state))})
+        with open(os.path.join(tmp, META_FILE), "w") as f:
+            json.dump(dict(body, sha256=_body_digest(body)), f, indent=1)
             f.flush()
             os.fsync(f.fileno())
     for old in checkpoint_dirs(run_dir)[:-KEEP]:
@@ -71,26 +99,104 @@ def save(run_dir, nimg, variables, meta):
     return path
 
 
-def load(path, variables):
-    """Assign a checkpoint's arrays to `variables` (`{group: [variables]}` built like the saved ones).
+def verify(path):
+    """Check a checkpoint directory's integrity (without reading its arrays into variables).
 
     Returns:
-      the meta dict.
+      its metadata body (`format`, `meta`, `variables`, `files`).
     Raises:
-      CheckpointError: a group or shape that differs.
+      CheckpointError: "<path>: <what is wrong>" (a missing file, bad metadata, a size or checksum
+        that differs from the metadata's).
     """
-    with open(os.path.join(path, "meta.json")) as f:
-        meta = json.load(f)
-    with np.load(os.path.join(path, "state.npz"), allow_pickle=False) as data:
-        for group, group_vars in variables.items():
-            saved = meta["variables"].get(group, [])
-            if len(saved) != len(group_vars):
-                raise CheckpointError("%s: %s has %d variables, the run has %d" % (path, group, len(saved),
-                                                                                  len(group_vars)))
-            for i, var in enumerate(group_vars):
-                value = data["%s/%d" % (group, i)]
-                if tuple(value.shape) != tuple(var.shape):
-                    raise CheckpointError("%s: %s variable %s has shape %s, expected %s"
-                                          % (path, group, saved[i][0], value.shape, tuple(var.shape)))
-                var.assign(value)
-    return meta
+    meta_path = os.path.join(path, META_FILE)
+    if not os.path.isfile(meta_path):
+        raise CheckpointError("%s: %s is missing (an incomplete checkpoint)" % (path, META_FILE))
+    try:
+        with open(meta_path, "rb") as f:
+            doc = json.loads(f.read().decode("utf-8"))
+        fmt = doc.get("format", 1)
+        if fmt != FORMAT:
+            raise CheckpointError("%s: checkpoint format %r, this version reads format %d (written by another "
+                                  "version)" % (path, fmt, FORMAT))
+        body = {key: doc[key] for key in ("format", "meta", "variables", "files")}
+        digest = doc["sha256"]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as e:
+        if isinstance(e, CheckpointError):
+            raise
+        reason = "missing field %s" % e if isinstance(e, KeyError) else (str(e).splitlines() or [type(e).__name__])[0]
+        raise CheckpointError("%s: %s is unreadable (%s)" % (path, META_FILE, reason)) from None
+    if _body_digest(body) != digest:
+        raise CheckpointError("%s: %s does not match its checksum (damaged metadata)" % (path, META_FILE))
+    if not isinstance(body["files"], dict) or STATE_FILE not in body["files"]:
+        raise CheckpointError("%s: %s lists no %s" % (path, META_FILE, STATE_FILE))
+    for name, expected in body["files"].items():
+        file_path = os.path.join(path, name)
+        if not os.path.isfile(file_path):
+            raise CheckpointError("%s: %s is missing" % (path, name))
+        try:
+            size = os.path.getsize(file_path)
+            if size != expected["size"]:
+                raise CheckpointError("%s: %s has %d bytes, %d were written (truncated or replaced)"
+                                      % (path, name, size, expected["size"]))
+            if _sha256(file_path) != expected["sha256"]:
+                raise CheckpointError("%s: %s does not match its checksum (damaged)" % (path, name))
+        except OSError as e:
+            raise CheckpointError("%s: %s is unreadable (%s)" % (path, name, e.strerror or e)) from None
+    return body
+
+
+def find_valid(run_dir, log=print):
+    """The newest intact checkpoint of `run_dir` (see `verify`); every newer damaged or incomplete
+    one is reported with `log` in one line.
+
+    Raises:
+      CheckpointError: none is intact: "<run_dir>: no valid checkpoint (<what is wrong with each>)".
+    """
+    problems = []
+    for path in reversed(checkpoint_dirs(run_dir)):
+        try:
+            verify(path)
+        except CheckpointError as e:
+            problems.append(str(e))
+            continue
+        for problem in problems:
+            log("Skipping damaged checkpoint %s; resuming from %s" % (problem, os.path.basename(path)))
+        return path
+    if not problems:
+        raise CheckpointError("%s: no checkpoint to resume from (none written yet)" % run_dir)
+    raise CheckpointError("%s: no valid checkpoint (%s)" % (run_dir, "; ".join(problems)))
+
+
+def load(path, variables):
+    """Assign a verified checkpoint's arrays to `variables` (`{group: {variable path: variable}}`),
+    matched by group and path; every variable must be there with its shape, and nothing else.
+
+    Returns:
+      the checkpoint's `meta` dict.
+    Raises:
+      CheckpointError: damage (see `verify`), or a variable that is missing, extra or of another shape.
+    """
+    body = verify(path)
+    saved = body["variables"]
+    wanted = {"%s/%s" % (group, name): var for group, named in variables.items() for name, var in named.items()}
+    missing = sorted(set(wanted) - set(saved))
+    extra = sorted(set(saved) - set(wanted))
+    if missing or extra:
+        raise CheckpointError("%s does not fit this run: %s" % (path, "; ".join(
+            ["%d variable(s) missing, e.g. %s" % (len(missing), missing[0])] * bool(missing) +
+            ["%d unknown variable(s), e.g. %s" % (len(extra), extra[0])] * bool(extra))))
+    for key, var in wanted.items():
+        if list(saved[key]) != [int(d) for d in var.shape]:
+            raise CheckpointError("%s: variable %s has shape %s, the run's has %s"
+                                  % (path, key, tuple(saved[key]), tuple(var.shape)))
+    try:
+        with np.load(os.path.join(path, STATE_FILE), allow_pickle=False) as data:
+            values = {key: data[key] for key in wanted}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+        raise CheckpointError("%s: %s is unreadable (%s)" % (path, STATE_FILE, e)) from None
+    for key, var in wanted.items():
+        if tuple(values[key].shape) != tuple(var.shape):
+            raise CheckpointError("%s: array %s has shape %s, its metadata says %s"
+                                  % (path, key, values[key].shape, tuple(saved[key])))
+        var.assign(values[key])
+    return body["meta"]

@@ -143,9 +143,8 @@ def _train(args, log):
     if resume and is_run_dir(resume):
         with open(os.path.join(resume, OPTIONS_FILE)) as f:
             opts = json.load(f)
-        ckpt = checkpoints.latest(resume)
-        if ckpt is None:
-            raise TrainingError("%s has no complete checkpoint to resume from" % resume)
+        log = log or RunLog(resume)
+        ckpt = checkpoints.find_valid(resume, log=log)
         resumed = options.resumed_options(opts, args)
         if resumed != opts:
             opts = _record_options(resume, resumed)

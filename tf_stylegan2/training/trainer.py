@@ -112,11 +112,17 @@ class Trainer:
                     update_ema=self.update_ema)
 
     def state_variables(self):
-        """`{name: [variables]}`: everything a checkpoint restores, in a fixed order."""
-        aug = [self.augment_pipe.p] if self.augment_pipe is not None else []
-        return dict(G=list(self.G.weights), D=list(self.D.weights), G_ema=list(self.G_ema.weights),
-                    opt_G=self.opt_G.slots(), opt_D=self.opt_D.slots(), pl_mean=[self.pl_mean],
-                    rng=[self.rng.state], augment=aug)
+        """`{group: {name: variable}}`: everything a checkpoint restores, named by Keras variable
+        path (networks), `iterations` / `m/<path>` / `v/<path>` (optimisers), and `pl_mean`,
+        `rng/state`, `augment/p`."""
+        out = dict(opt_G=self.opt_G.slots(), opt_D=self.opt_D.slots(), pl_mean={"pl_mean": self.pl_mean},
+                   rng={"state": self.rng.state},
+                   augment={"p": self.augment_pipe.p} if self.augment_pipe is not None else {})
+        for group, net in (("G", self.G), ("D", self.D), ("G_ema", self.G_ema)):
+            out[group] = {v.path: v for v in net.weights}
+            if len(out[group]) != len(net.weights):
+                raise ValueError("%s has variables with the same path" % group)
+        return out
 
     def _check_ema_pairs(self):
         for a, b in zip(self.G.weights, self.G_ema.weights):
