@@ -29,9 +29,22 @@ from tf_stylegan2.projector import lpips
 from tf_stylegan2.training import loop, options
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# every app module (tf_stylegan2/apps/*.py but the shared cli.py): its program name -> module
-APPS = {name: "tf_stylegan2.apps." + name[:-3] for name in sorted(os.listdir(os.path.join(REPO, "tf_stylegan2", "apps")))
-        if name.endswith(".py") and name not in ("__init__.py", "cli.py")}
+
+
+def _apps():
+    """Every app: the program name of each script that starts one (the repository's top-level scripts
+    and converters/convert_pkl.py, read for their `run_app("module")`) -> its module."""
+    apps = {}
+    for path in [os.path.join(REPO, n) for n in sorted(os.listdir(REPO)) if n.endswith(".py")] + \
+            [os.path.join(REPO, "converters", "convert_pkl.py")]:
+        with open(path) as f:
+            m = re.search(r'run_app\("([\w.]+)"\)', f.read())
+        if m:
+            apps[os.path.basename(path)] = m.group(1)
+    return apps
+
+
+APPS = _apps()
 
 
 def run_main(main, argv):
@@ -125,6 +138,7 @@ def test_every_console_script_prints_its_help():
     with open(os.path.join(REPO, "setup.py")) as f:
         scripts = re.findall(r'"(tf-stylegan2-[a-z]+)=tf_stylegan2_startup:([a-z_]+)"', f.read())
     assert len(scripts) >= 6
+    assert len(APPS) >= 7 and "convert_pkl.py" in APPS
     for script, entry in scripts:
         code, out, err = run_main(getattr(tf_stylegan2_startup, entry), [script, "--help"])
         assert (code, err) == (0, "") and out.startswith("usage: %s " % script), (script, out[:200], err)

@@ -66,6 +66,8 @@ def write_outputs(run_dir, prefix, image, w, reconstruction):
 
 
 def encode():
+    """Encode --images with the pSp encoder --encoder in one forward pass each and write, per image, the
+    reconstruction, a side-by-side PNG and the W+ code (projected_w.npz, dst.npy)."""
     if not FLAGS.encoder:
         raise cli.CommandError("give --encoder (a pSp checkpoint)")
     if not FLAGS.images:
