@@ -18,12 +18,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import assert_uint8_close
+from conftest import assert_uint8_close, fixture_path
 
 import tf_stylegan2 as sg
 from tf_stylegan2 import editing, generation
 from tf_stylegan2.demo import Explorer
 from tf_stylegan2.demo.explorer import MAX_SEED, check_seed, parse_seeds
+from tf_stylegan2.encoders import preprocess
 from tf_stylegan2.projector import lpips
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -147,6 +148,23 @@ def test_projection_reaches_a_generated_image(explorer, image_file):
     assert np.abs(explorer._render(w[np.newaxis])[0].astype(int) - results[-1][2]).mean() < 40
 
 
+def test_encoder_encodes_and_starts_the_projection():
+    """With a pSp checkpoint (tests/data/psp, a 32x32 decoder): one-pass codes as `PSPEncoder.encode`
+    gives them, rendered by the network; a w+ projection that starts from them."""
+    encoder = sg.load_encoder(fixture_path("psp", "psp-narrow.pt"))
+    ex = Explorer(encoder.decoder, vgg16=lpips.random_vgg16(0), encoder=encoder)
+    path = fixture_path("psp", "input.png")
+    image, w = ex.encode(path)
+    expected = encoder.encode(preprocess.read_rgb(path))
+    np.testing.assert_array_equal(w, expected[0])
+    np.testing.assert_array_equal(image, generation.render_ws(encoder.decoder, expected, "const")[0])
+    with pytest.raises(ValueError, match="needs the w\\+ space"):
+        next(ex.project(path, 1, "w", from_encoder=True))
+    # step 1 runs at learning rate 0 (the ramp-up): the latent is still the encoder's code
+    (_, _, _, projected), = ex.project(path, 1, "w+", from_encoder=True)
+    np.testing.assert_array_equal(projected, expected[0])
+
+
 def test_http_api(explorer, server, image_file, tmp_path):
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError
@@ -218,8 +236,13 @@ def test_page_in_a_real_browser(explorer, server, image_file):
         seed = driver.find_element(By.CSS_SELECTOR, "#seed input")
         seed.send_keys(Keys.CONTROL, "a")
         seed.send_keys("42", Keys.ENTER)
-        second = wait.until(lambda d: image_src("generated") not in (None, first) and image_src("generated"))
-        np.testing.assert_array_equal(fetched(second), explorer.generate(42, 0.5, "seeded")[0])
+        expected = explorer.generate(42, 0.5, "seeded")[0]
+
+        def shows_seed_42(d):  # typing "42" may show seed 4's image first
+            src = image_src("generated")
+            return src not in (None, first) and np.array_equal(fetched(src), expected)
+
+        wait.until(shows_seed_42, "the page never showed seed 42's image after the seed was set")
         if SCREENSHOTS:
             save_tab_screenshots(driver, wait, image_src, image_file, SCREENSHOTS)
     finally:
@@ -229,6 +252,7 @@ def test_page_in_a_real_browser(explorer, server, image_file):
 def save_tab_screenshots(driver, wait, image_src, image_file, directory):
     """Visit each tab, use it, save `demo-<tab>.png` under `directory`."""
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
 
     def click(text, role=None):
         xpath = "//button[%snormalize-space()='%s']" % ("@role='%s' and " % role if role else "", text)
@@ -240,6 +264,7 @@ def save_tab_screenshots(driver, wait, image_src, image_file, directory):
         driver.save_screenshot(os.path.join(directory, "demo-%s.png" % name))
 
     os.makedirs(directory, exist_ok=True)
+    driver.set_window_size(1280, 1400)  # the style-mixing grid below its controls
     shot("generate")
     click("Style mixing", "tab")
     click("Mix")
@@ -247,7 +272,11 @@ def save_tab_screenshots(driver, wait, image_src, image_file, directory):
     shot("mixing")
     click("Generate", "tab")
     click("Edit this image")
-    wait.until(lambda d: image_src("edited"))
+    unedited = wait.until(lambda d: image_src("edited"))
+    degree = driver.find_element(By.CSS_SELECTOR, "#direction-0 input[type=number]")
+    degree.send_keys(Keys.CONTROL, "a")
+    degree.send_keys("6", Keys.ENTER)
+    wait.until(lambda d: image_src("edited") not in (None, unedited))
     shot("editing")
     click("Projection", "tab")
     driver.find_element(By.CSS_SELECTOR, "#upload input[type=file]").send_keys(image_file)

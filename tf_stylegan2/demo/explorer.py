@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_stylegan2 import editing, generation, projector
+from tf_stylegan2.encoders import preprocess
 from tf_stylegan2.images import to_uint8_rounded
 from tf_stylegan2.projector import targets
 from tf_stylegan2.seeds import seeded_noise
@@ -60,8 +61,8 @@ class Explorer:
       vgg16: the projector's VGG16 weights ("imagenet", a Keras weights file, or a built Keras
         VGG16 model); loaded on the first projection.
       lpips_weights: optional LPIPS per-channel weights `.npz` (`projector.load_linear_weights`).
-      encoder: optional image encoder with `encode(images [N, R, R, C] in [-1, 1]) -> w
-        [N, num_ws, w_dim]` (a pSp checkpoint), for one-pass inversion.
+      encoder: optional `sg.load_encoder` result (a pSp network) whose codes fit `G`: one-pass
+        inversion, and a projection start.
     """
 
     def __init__(self, G, vgg16="imagenet", lpips_weights=None, encoder=None):
@@ -231,8 +232,10 @@ class Explorer:
                     jit=bool(tf.config.list_physical_devices("GPU")))
             return self._projectors[space]
 
-    def project(self, path, num_steps=200, space="w", preview_every=0):
-        """Project an uploaded image with the project's projector (official schedules, `num_steps` steps).
+    def project(self, path, num_steps=200, space="w", preview_every=0, from_encoder=False):
+        """Project an uploaded image with the project's projector (official schedules, `num_steps` steps),
+        from the W mean and random noise (official), or `from_encoder` from the encoder's code and
+        the stored noise (space "w+").
 
         Yields:
           `(step, distance, reconstruction uint8 [H, W, C] or None, w or None)` after each step:
@@ -246,20 +249,29 @@ class Explorer:
         if not 1 <= int(num_steps) <= MAX_PROJECTION_STEPS:
             raise ValueError("steps must be from 1 to %d, got %s" % (MAX_PROJECTION_STEPS, num_steps))
         target, _, _ = self.load_target(path)
+        start = self._encode(path) if from_encoder else None
+        if start is not None and space != "w+":
+            raise ValueError("starting from the encoder's code needs the w+ space (one w per layer)")
         with self._projection_lock:
             proj = self._projector(space)
             # The step function does not depend on num_steps: only the schedules driven by run() do.
             proj.hp = proj.hp._replace(num_steps=int(num_steps))
-            for result in proj.run(target):
+            for result in proj.run(target, start):
                 last = result.step == proj.hp.num_steps
                 preview = last or (preview_every and result.step % preview_every == 0)
                 image = to_uint8_rounded(proj.images()[0]) if preview else None
                 yield result.step, result.distance, image, proj.w()[0] if last else None
 
-    def encode(self, path):
-        """One-pass inversion with the encoder -> (reconstruction uint8 `[H, W, C]`, w `[num_ws, w_dim]`)."""
+    def _encode(self, path):
+        """The encoder's code of an image file (pSp's preprocessing: RGB, resized) -> float32 `[1, num_ws, w_dim]`."""
         if self.encoder is None:
             raise ValueError("no encoder loaded: start the demo with --encoder=psp.pt")
-        target, _, _ = self.load_target(path)
-        w = np.asarray(self.encoder.encode(target), np.float32)
+        if not path:
+            raise ValueError("upload an image first")
+        return self.encoder.encode(preprocess.read_rgb(path))
+
+    def encode(self, path):
+        """One-pass inversion with the encoder -> (reconstruction uint8 `[H, W, C]` with const noise, as
+        pSp decodes, w `[num_ws, w_dim]`)."""
+        w = self._encode(path)
         return self._render(w)[0], w[0]

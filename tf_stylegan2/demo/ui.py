@@ -24,7 +24,10 @@ NUM_SLIDERS = 6       # SeFa directions offered as sliders (the leading ones)
 EDIT_RANGE = 10.0     # slider range of a direction's degree (unit directions, w units)
 DEFAULT_STEPS = 200   # projection steps offered first
 TAB_IDS = ("generate", "mixing", "editing", "projection")
-CSS = "img {image-rendering: pixelated;}"  # small networks' images stay crisp when enlarged
+# images fill their frames, enlarged without smoothing (a 32x32 network's images stay crisp)
+CSS = ".pixels img {width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated;}"
+PIXELS = dict(type="numpy", format="png", elem_classes="pixels")
+MAX_SLIDERS_PER_ROW = 6
 
 
 def _readable_errors(fn):
@@ -80,7 +83,7 @@ def _generate_tab(ex, downloads, class_input):
                              label="Noise (seeded: TF1 generate-images)")
             send = gr.Button("Edit this image", variant="secondary", visible=ex.can_edit)
         with gr.Column(scale=2):
-            image = gr.Image(label="Image", type="numpy", format="png", height=320, elem_id="generated")
+            image = gr.Image(label="Image", height=320, elem_id="generated", **PIXELS)
             files = gr.File(label="Downloads: PNG and its w (.npy, [num_ws, w_dim])", file_count="multiple")
     w_state = gr.State(None)
 
@@ -105,16 +108,21 @@ def _mixing_tab(ex, class_input):
         cols = gr.Textbox(value="55,821,1789", label="Column seeds (give the chosen layers)")
     preset = gr.Radio(presets, value="coarse", label="Layers from the column seeds (preset)")
     gr.Markdown("Per-layer weight: the column seed's share of each w (0 = row seed, 1 = column seed).")
-    weights = []
-    with gr.Row():
-        for i, value in enumerate(ex.layer_weights("coarse")):
-            weights.append(gr.Slider(0.0, 1.0, value=float(value), step=0.05, label="w%d" % i, min_width=80))
+    weights, values = [], ex.layer_weights("coarse")
+    num_rows = -(-len(values) // MAX_SLIDERS_PER_ROW)
+    per_row = -(-len(values) // num_rows)
+    for start in range(0, len(values), per_row):
+        with gr.Row():
+            for i in range(start, min(start + per_row, len(values))):
+                resolution = min(4 * 2 ** ((i + 1) // 2), ex.G.img_resolution)  # w i feeds this resolution
+                weights.append(gr.Slider(0.0, 1.0, value=float(values[i]), step=0.05, buttons=[], min_width=100,
+                                         label="w%d (%dpx)" % (i, resolution)))
     with gr.Row():
         psi = gr.Slider(-1.0, 2.0, value=0.5, step=0.05, label="Truncation psi")
         noise = gr.Radio([m for m in ex.noise_modes if m != "seeded"], value="const", label="Noise")
     run = gr.Button("Mix", variant="primary")
-    grid = gr.Image(label="Grid: column seeds on top, row seeds on the left", type="numpy", format="png",
-                    elem_id="mixing-grid")
+    grid = gr.Image(label="Grid: column seeds on top, row seeds on the left", height=480, elem_id="mixing-grid",
+                    **PIXELS)
 
     @_readable_errors
     def mix(row_seeds, col_seeds, psi_value, noise_mode, class_idx, *layer_weights):
@@ -137,11 +145,11 @@ def _editing_tab(ex):
         with gr.Column(scale=1):
             group = gr.Radio(ex.layer_groups(), value="all", label="Layers (SeFa directions of these layers, "
                                                                      "edits applied to them)")
-            sliders = [gr.Slider(-EDIT_RANGE, EDIT_RANGE, value=0.0, step=0.25, label="Direction %d" % i)
-                       for i in range(NUM_SLIDERS)]
+            sliders = [gr.Slider(-EDIT_RANGE, EDIT_RANGE, value=0.0, step=0.25, label="Direction %d" % i,
+                                 elem_id="direction-%d" % i) for i in range(NUM_SLIDERS)]
             reset = gr.Button("Reset sliders")
         with gr.Column(scale=2):
-            image = gr.Image(label="Edited image", type="numpy", format="png", height=320, elem_id="edited")
+            image = gr.Image(label="Edited image", height=320, elem_id="edited", **PIXELS)
     base_w = gr.State(None)
 
     @_readable_errors
@@ -173,6 +181,7 @@ def _projection_tab(ex, downloads):
             upload = gr.File(label="Image to project (any format Pillow reads)", type="filepath", elem_id="upload")
             steps = gr.Slider(1, MAX_PROJECTION_STEPS, value=DEFAULT_STEPS, step=1, label="Steps")
             space = gr.Radio(["w", "w+"], value="w", label="Latent space (w: official, one w for all layers)")
+            from_encoder = gr.Checkbox(False, label="Start from the encoder's code (w+)", visible=ex.encoder is not None)
             with gr.Row():
                 project = gr.Button("Project", variant="primary")
                 encode = gr.Button("Encode (one pass)", visible=ex.encoder is not None)
@@ -180,9 +189,8 @@ def _projection_tab(ex, downloads):
             send = gr.Button("Edit the result")
         with gr.Column(scale=2):
             with gr.Row():
-                target = gr.Image(label="Target", type="numpy", format="png", height=256)
-                reconstruction = gr.Image(label="Reconstruction", type="numpy", format="png", height=256,
-                                          elem_id="reconstruction")
+                target = gr.Image(label="Target", height=256, **PIXELS)
+                reconstruction = gr.Image(label="Reconstruction", height=256, elem_id="reconstruction", **PIXELS)
             files = gr.File(label="Download: the reconstruction and its w", file_count="multiple")
     w_state = gr.State(None)
 
@@ -194,11 +202,12 @@ def _projection_tab(ex, downloads):
         return img, "Target %dx%d%s." % (img.shape[1], img.shape[0], " (%s)" % note if note else "")
 
     @_readable_errors
-    def run_projection(path, num_steps, space_name, progress=gr.Progress()):
+    def run_projection(path, num_steps, space_name, start_from_encoder, progress=gr.Progress()):
         _, target_img, _ = ex.load_target(path)
         num_steps = int(num_steps)
         progress(0, desc="preparing the projector")
-        for step, distance, image, w in ex.project(path, num_steps, space_name, preview_every=max(1, num_steps // 10)):
+        for step, distance, image, w in ex.project(path, num_steps, space_name, max(1, num_steps // 10),
+                                                   bool(start_from_encoder)):
             progress((step, num_steps), desc="projecting", unit="steps")
             if image is not None:
                 status_text = "Step %d of %d: distance %.4f." % (step, num_steps, distance)
@@ -214,7 +223,7 @@ def _projection_tab(ex, downloads):
 
     upload.change(show_target, upload, [target, status], api_name="load_target")
     outputs = [target, reconstruction, status, w_state, files]
-    project.click(run_projection, [upload, steps, space], outputs, api_name="project")
+    project.click(run_projection, [upload, steps, space, from_encoder], outputs, api_name="project")
     encode.click(run_encoder, upload, outputs, api_name="encode")
     return w_state, send
 
