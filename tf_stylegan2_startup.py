@@ -75,3 +75,4 @@ convert = _console_script("tf-stylegan2-convert", "tf_stylegan2.apps.convert_pkl
 dataset = _console_script("tf-stylegan2-dataset", "tf_stylegan2.apps.dataset_tool")
 train = _console_script("tf-stylegan2-train", "tf_stylegan2.apps.run_training")
 metrics = _console_script("tf-stylegan2-metrics", "tf_stylegan2.apps.run_metrics")
+demo = _console_script("tf-stylegan2-demo", "tf_stylegan2.demo.app")
