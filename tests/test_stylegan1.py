@@ -396,3 +396,8 @@ def test_saved_model_serves_nvidias_images_through_the_c_api(small, serving_prog
     assert result.returncode == 0, result.stderr[-3000:]
     expected = small.ref["images_uint8_default"]
     assert_uint8_close(np.fromfile(out, np.uint8).reshape(expected.shape), expected)
+    served = sg.load_network(export_dir).G_ema  # the apps read v1's default psi from the SavedModel
+    assert generation.default_truncation_psi(served) == pytest.approx(0.7)
+    assert run_app("generate-images", "--network", export_dir, "--seeds", "10-12", "--noise-mode", "const",
+                   "--result-dir", tmp_path / "apps") == 0
+    assert_uint8_close(_pngs(tmp_path / "apps", ["seed%04d.png" % s for s in (10, 11, 12)]), expected)

@@ -3,7 +3,8 @@
 Signatures (batch dimension N free; `c` only for conditional generators, c_dim > 0):
 - `serving_default`: `z` f32 [N, z_dim], `truncation_psi` f32 [], (`c` f32 [N, c_dim])
   -> `images` uint8 [N, H, W, C]
-- `mapping`: `z`, `truncation_psi`, (`c`) -> `w` f32 [N, num_ws, w_dim]
+- `mapping`: `z`, `truncation_psi`, (`c`) -> `w` f32 [N, num_ws, w_dim] (all layers truncated; a StyleGAN
+  v1 network's first `default_truncation_cutoff` only, and its `default_truncation_psi` is kept as a variable)
 - `synthesis`: `w` f32 [N, num_ws, w_dim], `random_noise` bool [] -> `images` uint8 [N, H, W, C]
 - `synthesis_float`: `w`, `random_noise` -> `images` f32 [N, H, W, C], about [-1, 1]
 - `style_mix`: `w_row`, `w_col` f32 [N, num_ws, w_dim], `col_styles` bool [num_ws], `random_noise`
@@ -41,6 +42,9 @@ def serving_module(G):
     """
     module = tf.Module()
     module.variables_list = [v.value for v in G.weights]  # Keras 3 variables nested in dicts are not auto-tracked
+    default_psi = getattr(G, "default_truncation_psi", None)
+    if default_psi is not None:  # StyleGAN v1: the psi apps use when given none (SavedModelGenerator reads it)
+        module.default_truncation_psi = tf.Variable(default_psi, trainable=False, dtype=tf.float32)
     w_shape = [None, G.num_ws, G.w_dim]
     z_spec = tf.TensorSpec([None, G.z_dim], tf.float32, name="z")
     psi_spec = tf.TensorSpec([], tf.float32, name="truncation_psi")

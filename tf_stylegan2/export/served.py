@@ -18,7 +18,8 @@ class SavedModelGenerator:
 
     Attributes `z_dim, w_dim, c_dim, num_ws, img_resolution, img_channels` are read from the
     signatures. Noise modes: "const" (stored buffers) and "random"; `truncation_cutoff` must be None
-    (the export truncates all layers).
+    (the export truncates all layers; a StyleGAN v1 network's first 8, or its pickle's cutoff, and
+    then `default_truncation_psi` is its default psi).
     """
 
     def __init__(self, path):
@@ -37,6 +38,9 @@ class SavedModelGenerator:
         _, self.num_ws, self.w_dim = (int(d) if d is not None else None
                                       for d in self._synthesis.structured_input_signature[1]["w"].shape)
         _, self.img_resolution, _, self.img_channels = self._synthesis.structured_outputs["images"].shape
+        default_psi = getattr(self._loaded, "default_truncation_psi", None)  # exported StyleGAN v1 networks
+        if default_psi is not None:
+            self.default_truncation_psi = float(default_psi.numpy())
         self.path = path
 
     def mapping(self, z, c=None, truncation_psi=1.0, truncation_cutoff=None):
