@@ -11,7 +11,7 @@ import pytest
 
 import official_writer
 import tf_stylegan2 as sg
-from conftest import DATA, assert_uint8_close, nhwc
+from conftest import DATA, assert_uint8_close, nhwc, official_uint8
 from test_run_generator import read_png, run_app, run_dir_of
 from test_serving_c_api import TAG, serving_program, serving_tensor_names  # noqa: F401 (a fixture)
 from tf_stylegan2 import converted, editing, generation, projector
@@ -336,6 +336,21 @@ def test_style_mixing_app_mixes_nvidias_truncated_latents(small, tmp_path):
     expected = np.concatenate([small.ref["images_uint8_default"], sg.to_uint8(Gs.synthesis(mixed)).numpy()])
     names = ["10-10.png", "11-11.png", "12-12.png", "10-11.png", "10-12.png"]
     assert_uint8_close(_pngs(tmp_path, names), expected)
+
+
+def test_latent_apps_render_per_layer_latents(small, tmp_path):
+    """generate-from-latents renders NVIDIA's per-layer W+ (mix_dlatents); mix-latents with weight 1 on
+    every layer gives its first latent back."""
+    w = small.ref["mix_dlatents"]
+    np.save(str(tmp_path / "a.npy"), w[0])
+    np.save(str(tmp_path / "b.npy"), w[1])
+    assert run_app("generate-from-latents", "--network", small.path, "--latents", tmp_path / "a.npy",
+                   "--result-dir", tmp_path / "from") == 0
+    expected = official_uint8(small.ref["images_synthesis_mix"][:1])
+    assert_uint8_close(_pngs(tmp_path / "from", ["a.png"]), expected)
+    assert run_app("mix-latents", "--network", small.path, "--latent1", tmp_path / "a.npy", "--latent2",
+                   tmp_path / "b.npy", "--weights", "1", "--result-dir", tmp_path / "mix") == 0
+    assert_uint8_close(_pngs(tmp_path / "mix", ["dst.mixing.png"]), expected)
 
 
 def test_seeded_noise_follows_the_v1_buffers(small):
