@@ -45,18 +45,17 @@ def serving_module(psp):
     module.variables_list = [v.value for v in psp.encoder.weights + psp.decoder.weights]
     spec = tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")
 
+    @tf.function(input_signature=[spec])
     def encode(images):
         return {"w": psp.codes(_encoder_input(images, psp.input_size))}
 
+    @tf.function(input_signature=[spec])
     def encode_decode(images):
-        return {"images": to_uint8(psp.decode(encode(images)["w"]))}
+        return {"images": to_uint8(psp.decode(encode(images)["w"]))}  # the encoder's graph is traced once
 
-    concrete = {}
+    module.encode, module.encode_decode = encode, encode_decode
     with reference_only():
-        for name, fn in (("encode", encode), ("encode_decode", encode_decode)):
-            function = tf.function(fn, input_signature=[spec])
-            setattr(module, name, function)
-            concrete[name] = function.get_concrete_function()
+        concrete = {name: getattr(module, name).get_concrete_function() for name in ("encode", "encode_decode")}
     concrete["serving_default"] = concrete["encode_decode"]
     return module, concrete
 
