@@ -1,6 +1,7 @@
 """Write networks as NVIDIA's official TF network pickle `(G, D, Gs)`: `save_pickle(networks, path)`.
 
-Two formats, as `official.kwargs` reads them:
+StyleGAN (v1) networks (`tf_stylegan2.stylegan1`) are written in NVlabs/stylegan's format, described
+by `stylegan1.save`. Otherwise two formats, as `official.kwargs` reads them:
 - StyleGAN2 TF1 (NVlabs/stylegan2): `G_main` {`G_synthesis_stylegan2`, `G_mapping`} and
   `D_stylegan2`; `dnnlib.tflib.network.Network` states of version 4; pickle protocol 4.
 - StyleGAN2-ADA TF (NVlabs/stylegan2-ada), used when the networks need one of its features
@@ -25,6 +26,7 @@ from tf_stylegan2.files import atomic_path
 from tf_stylegan2.networks.common import channels_rule, to_official
 from tf_stylegan2.official import kwargs as official_kwargs
 from tf_stylegan2.official.kwargs import ADA, STYLEGAN2
+from tf_stylegan2.stylegan1 import save as stylegan1_save
 
 BUILD_MODULE_SRC = '''"""Stand-in for the network code that NVIDIA's TF1 pickles embed, written by tf-stylegan2.
 
@@ -205,6 +207,14 @@ def discriminator_state(D, flavour):
                   _io([img, [None, D.c_dim]], [[None, 1]], ["images_in", "labels_in"], ["scores_out"]))
 
 
+def _stylegan1_network(spec):
+    """A `stylegan1.save` state description as the `Network` of NVIDIA's v1 format."""
+    return _Network(dict(version=stylegan1_save.VERSION, name=spec["name"], static_kwargs=spec["static_kwargs"],
+                         components={k: _stylegan1_network(c) for k, c in spec["components"].items()},
+                         build_module_src=BUILD_MODULE_SRC, build_func_name=spec["build_func_name"],
+                         variables=_variables(spec["weights"])))
+
+
 def save_pickle(networks, path):
     """Write `networks` (`Networks(G, D, G_ema)`) to `path` as the official `(G, D, Gs)` pickle,
     atomically (a temporary file renamed into place once complete and synced).
@@ -213,11 +223,16 @@ def save_pickle(networks, path):
       ValueError: networks no official format can hold.
       OSError: the file cannot be written (nothing is left behind).
     """
-    flavour = network_flavour(networks)
-    states = (generator_state(networks.G, "G", flavour), discriminator_state(networks.D, flavour),
-              generator_state(networks.G_ema, "Gs", flavour))
+    if stylegan1_save.is_stylegan1(networks):
+        states = tuple(_stylegan1_network(spec) for spec in stylegan1_save.network_specs(networks))
+        protocol = stylegan1_save.PROTOCOL
+    else:
+        flavour = network_flavour(networks)
+        states = (generator_state(networks.G, "G", flavour), discriminator_state(networks.D, flavour),
+                  generator_state(networks.G_ema, "Gs", flavour))
+        protocol = FORMATS[flavour]["protocol"]
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
-            _OfficialPickler(f, protocol=FORMATS[flavour]["protocol"]).dump(states)
+            _OfficialPickler(f, protocol=protocol).dump(states)
             f.flush()
             os.fsync(f.fileno())
