@@ -233,9 +233,21 @@ def test_hostile_files_are_refused_in_one_line_and_nothing_runs(tmp_path, forms)
     }
     train = open(forms["train"], "rb").read()
     legacy = open(forms["legacy"], "rb").read()
+    head = b"".join(pickle.dumps(v, protocol=2) for v in (torch_save.LEGACY_MAGIC, torch_save.LEGACY_PROTOCOL,
+                                                           torch_save.LEGACY_SYS_INFO))
+    storage_pid = (b"\x80\x02(X\x07\x00\x00\x00storagectorch\n%s\nX\x01\x00\x00\x000X\x06\x00\x00\x00cuda:0"
+                   b"\x8a\x05\x00\x00\x00\x00\x01NtQ.")  # 2**32 elements
+    for name, data, match in (
+            ("legacy-reduce.pt", head + pickle.dumps({"g_ema": _Payload(os.system, "touch %s" % marker)}, protocol=2),
+             "refused to load global"),
+            ("legacy-huge.pt", head + storage_pid % b"FloatStorage" + pickle.dumps(["0"], protocol=2),
+             "claims more data than the file holds"),
+            ("bfloat16.pt", head + storage_pid % b"BFloat16Storage", "torch.BFloat16Storage are not supported")):
+        (tmp_path / name).write_bytes(data)
+        cases[name] = (tmp_path / name, match)
     for name, data, match in (("truncated-zip.pt", train[:len(train) // 2], "not a readable PyTorch file"),
                               ("truncated-legacy.pt", legacy[:len(legacy) - 1000], "truncated"),
-                              ("truncated-legacy-pickle.pt", legacy[:5000], "not a readable PyTorch file"),
+                              ("truncated-legacy-pickle.pt", legacy[:5000], "claims more data than the file holds"),
                               ("legacy-keys.pt", legacy.replace(b"\x80\x02]q\x00(X", b"\x80\x02]q\x00(Y", 1),
                                "not a readable PyTorch file|do not match")):
         (tmp_path / name).write_bytes(data)

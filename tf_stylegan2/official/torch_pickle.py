@@ -303,6 +303,12 @@ class _FileUnpickler(unpickler.RestrictedUnpickler):
         self._storage = storage
         self._storages = {}
 
+    def find_class(self, module, name):
+        if module == "torch" and name.endswith("Storage") and (module, name) not in self.allowed:
+            raise NetworkPickleError("tensors stored as torch.%s are not supported (only %s)"
+                                     % (name, ", ".join(sorted(_STORAGE_DTYPES))))
+        return super().find_class(module, name)
+
     def persistent_load(self, pid):
         if isinstance(pid, tuple) and len(pid) in (5, 6) and pid[0] == "storage" and not isinstance(pid[3], str):
             raise NetworkPickleError("malformed storage location in a persistent id")
@@ -375,30 +381,32 @@ def _load_zip(f):
             raise NetworkPickleError("big-endian torch.save file: not supported")
 
         def storage(ref):
-            out = _empty_storage(ref)
-            _read_record(z, root + "data/" + ref.key, out.view(np.uint8))
-            return out
+            return _read_record(z, root + "data/" + ref.key, ref)
 
         return _FileUnpickler(io.BytesIO(z.read(pkl[0])), storage).load()
 
 
-def _read_record(z, name, out):
-    """The zip member `name` into the uint8 array `out` (of the member's exact size), in chunks."""
+def _read_record(z, name, ref):
+    """The zip member `name` -> the storage `ref` (its size checked before anything is allocated),
+    read in chunks straight into its array."""
     try:
         info = z.getinfo(name)
     except KeyError:
         raise NetworkPickleError("torch.save file lacks the storage %s" % name) from None
-    if info.file_size != out.size:
-        raise NetworkPickleError("storage %s has %d bytes, expected %d" % (name, info.file_size, out.size))
-    view = memoryview(out)
+    nbytes = ref.numel * ref.dtype.itemsize
+    if info.file_size != nbytes:
+        raise NetworkPickleError("storage %s has %d bytes, expected %d" % (name, info.file_size, nbytes))
+    out = _empty_storage(ref)
+    view = memoryview(out.view(np.uint8))
     with z.open(info) as member:
         pos = 0
-        while pos < out.size:
-            chunk = member.read(min(_CHUNK, out.size - pos))
+        while pos < nbytes:
+            chunk = member.read(min(_CHUNK, nbytes - pos))
             if not chunk:
                 raise NetworkPickleError("storage %s is truncated" % name)
             view[pos:pos + len(chunk)] = chunk
             pos += len(chunk)
+    return out
 
 
 def _load_legacy(f):
@@ -410,8 +418,12 @@ def _load_legacy(f):
     if not isinstance(sys_info, dict) or sys_info.get("little_endian") is not True:
         raise NetworkPickleError("big-endian torch.save file: not supported")
     storages = {}
+    budget = [os.fstat(f.fileno()).st_size]  # the storages follow in the file: they cannot hold more
 
     def storage(ref):
+        budget[0] -= ref.numel * ref.dtype.itemsize
+        if budget[0] < 0:
+            raise NetworkPickleError("storage %s claims more data than the file holds" % ref.key)
         storages[ref.key] = out = _empty_storage(ref)
         return out
 
