@@ -334,6 +334,15 @@ def test_channel_tables_no_official_rule_gives_are_read_from_the_shapes(tmp_path
         sg.save_pickle(sg.Networks(back.G_ema, back.D, back.G_ema), tmp_path / "x.pkl")
 
 
+def test_rosinality_networks_become_an_official_pickle(tmp_path, forms):
+    nets = _nets(forms, "legacy")
+    sg.save_pickle(nets, tmp_path / "official.pkl")  # fmap_base 256, fmap_max 64 reproduce the fixture's table
+    back = sg.load_network(tmp_path / "official.pkl")
+    for a, b in ((back.G_ema, nets.G_ema), (back.G, nets.G), (back.D, nets.D)):
+        for name, (var, _) in a.official_weights().items():
+            np.testing.assert_array_equal(var.numpy(), b.official_weights()[name][0].numpy(), err_msg=name)
+
+
 def test_export_refuses_what_rosinality_cannot_hold(tmp_path, forms):
     nets = _nets(forms, "legacy")
     orig = sg.Discriminator(img_resolution=32, architecture="orig", fmap_base=256, fmap_max=64)
