@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import assert_uint8_close, fixture_path
+from conftest import assert_uint8_close, fixture_path, load_fixture_networks
 
 import tf_stylegan2 as sg
 from tf_stylegan2 import editing, generation
@@ -33,8 +33,13 @@ BROWSER_WAIT = 60  # seconds any one thing in the page may take (a cold CI machi
 
 
 @pytest.fixture(scope="module")
-def explorer():
-    ex = Explorer(sg.load_network().G_ema, vgg16=lpips.random_vgg16(0))
+def vgg16():
+    return lpips.random_vgg16(0)
+
+
+@pytest.fixture(scope="module")
+def explorer(vgg16):
+    ex = Explorer(sg.load_network().G_ema, vgg16=vgg16)
     ex.warm_up()
     return ex
 
@@ -148,11 +153,11 @@ def test_projection_reaches_a_generated_image(explorer, image_file):
     assert np.abs(explorer._render(w[np.newaxis])[0].astype(int) - results[-1][2]).mean() < 40
 
 
-def test_encoder_encodes_and_starts_the_projection():
+def test_encoder_encodes_and_starts_the_projection(vgg16):
     """With a pSp checkpoint (tests/data/psp, a 32x32 decoder): one-pass codes as `PSPEncoder.encode`
     gives them, rendered by the network; a w+ projection that starts from them."""
     encoder = sg.load_encoder(fixture_path("psp", "psp-narrow.pt"))
-    ex = Explorer(encoder.decoder, vgg16=lpips.random_vgg16(0), encoder=encoder)
+    ex = Explorer(encoder.decoder, vgg16=vgg16, encoder=encoder)
     path = fixture_path("psp", "input.png")
     image, w = ex.encode(path)
     expected = encoder.encode(preprocess.read_rgb(path))
@@ -163,6 +168,33 @@ def test_encoder_encodes_and_starts_the_projection():
     # step 1 runs at learning rate 0 (the ramp-up): the latent is still the encoder's code
     (_, _, _, projected), = ex.project(path, 1, "w+", from_encoder=True)
     np.testing.assert_array_equal(projected, expected[0])
+
+
+def test_saved_model_is_generation_only(tmp_path):
+    """A SavedModel generates and mixes like its Keras network; editing and projection say why not,
+    and the page disables their tabs."""
+    from tf_stylegan2.demo import ui
+    from tf_stylegan2.export.saved_model import export_saved_model
+    keras_G = load_fixture_networks("orig").G_ema  # 16x16, 6 ws
+    export_saved_model(keras_G, str(tmp_path / "saved_model"))
+    ex = Explorer(sg.load_network(str(tmp_path / "saved_model")).G_ema)
+    assert ex.noise_modes == ("const", "random") and not ex.can_edit and not ex.can_project
+    assert ex.limitation().startswith("This network is a SavedModel: generation and style mixing only.")
+    img, w = ex.generate(5, 0.5, "const")
+    keras_img, keras_w = Explorer(keras_G).generate(5, 0.5, "const")
+    np.testing.assert_allclose(w, keras_w, atol=1e-5)
+    assert_uint8_close(img, keras_img)
+    assert ex.style_mixing("1,2", "3", [1, 1, 0, 0, 0, 0]).shape == (48, 32, 3)
+    with pytest.raises(ValueError, match="noise mode must be one of const, random"):
+        ex.generate(5, 0.5, "seeded")
+    with pytest.raises(ValueError, match="SavedModel"):
+        ex.edit(w, [1.0])
+    with pytest.raises(ValueError, match="SavedModel"):
+        next(ex.project("any.png"))
+    page = ui.build_demo(ex, "saved_model", str(tmp_path))
+    tabs = {c["props"]["label"]: c["props"]["interactive"] for c in page.config["components"]
+            if c["type"] == "tabitem"}
+    assert tabs == {"Generate": True, "Style mixing": True, "Editing": False, "Projection": False}
 
 
 def test_http_api(explorer, server, image_file, tmp_path):

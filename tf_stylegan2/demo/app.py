@@ -70,6 +70,8 @@ def serve():
         print("serving http://%s:%d/ (Ctrl-C stops)" % (FLAGS.host, FLAGS.port), flush=True)
         try:
             ui.launch(page, FLAGS.host, FLAGS.port)
+        except KeyboardInterrupt:  # a second Ctrl-C while Gradio closes the server: stop all the same
+            pass
         except OSError as e:
             raise cli.CommandError("cannot serve on %s:%d (in use or not allowed): pick another --port or --host"
                                    % (FLAGS.host, FLAGS.port)) from e
