@@ -66,10 +66,9 @@ def main(_):
     if FLAGS.measure:
         return measure(FLAGS.measure)
     import numpy as np
-    from tf_stylegan2.official.load import generator_from_configs
+    from tf_stylegan2.official.load import Networks, generator_from_configs
     from tf_stylegan2.official.torch_save import save_torch_file
     from tf_stylegan2.rosinality import save_rosinality
-    from tf_stylegan2.official.load import Networks
     with tempfile.TemporaryDirectory() as tmp:
         n = FLAGS.megabytes * 2 ** 20 // 4 // FLAGS.tensors
         rng = np.random.default_rng(0)

@@ -9,10 +9,10 @@ in the zip format and the `'cuda:0'` form are derived from them here (re-zipped 
 strings rewritten, nothing else changed).
 """
 
-import io
 import json
 import os
 import pickle
+import pickletools
 import subprocess
 import sys
 import zipfile
@@ -292,7 +292,6 @@ def test_export_passes_rosinality_structure_and_round_trips_exactly(tmp_path, fo
 
 
 def _globals(data):
-    import pickletools
     ops = list(pickletools.genops(data))
     return [tuple(arg.split(" ", 1)) for op, arg, _ in ops if op.name == "GLOBAL"]
 

@@ -10,9 +10,10 @@ Two forms are read (any `torch.save` serialization, see `official.torch_pickle.l
 The architecture comes from the tensors: `size` (the number of `to_rgbs`), `style_dim`, `n_mlp`
 (the `style.{i}` layers) and the channel count of every resolution (the weight shapes), as an
 official `fmap_base`/`fmap_max` rule when one reproduces it, else as an explicit per-resolution
-`channels` table (such networks cannot be saved as official pickles). Fixed by rosinality's code: the mapping's lr_mul 0.01 (`lr_mlp`), the blur
-kernel [1, 3, 3, 1] (checked against the kernel buffers), a 'skip' generator and 'resnet'
-discriminator, minibatch-stddev groups of 4 with 1 feature.
+`channels` table (such networks cannot be saved as official pickles). Fixed by rosinality's code:
+the mapping's lr_mul 0.01 (`lr_mlp`), the blur kernel [1, 3, 3, 1] (checked against the kernel
+buffers), a 'skip' generator and 'resnet' discriminator, minibatch-stddev groups of 4 with 1
+feature. `G` (from `g`, its own weights and noise buffers) shares `G_ema`'s truncation centre.
 """
 
 import sys
