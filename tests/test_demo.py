@@ -80,6 +80,32 @@ def test_generate_renders_as_generate_images(explorer):
     assert not np.array_equal(explorer.generate(18, 0.6, "const")[0], explorer.generate(17, 0.6, "const")[0])
 
 
+def traces(network):
+    return sum(fn.experimental_get_tracing_count() for fn in network._compiled._functions.values())
+
+
+def test_requests_reuse_the_graphs_traced_by_warm_up(explorer):
+    G = explorer.G
+    before = traces(G.synthesis)
+    for seed in (7, 8):
+        for noise_mode in explorer.noise_modes:
+            explorer.generate(seed, 0.3 + seed / 10, noise_mode)
+    for rows, cols in (("1", "2"), ("1-3", "4-6"), ("9", "1-5")):  # 2, 15 and 11 tiles: padded batches
+        explorer.style_mixing(rows, cols, np.full(8, 0.5))
+    explorer.edit(explorer.generate(9)[1], [1.0, 2.0], "middle")
+    assert traces(G.synthesis) == before
+
+
+def test_conditional_network_takes_the_class():
+    G = load_fixture_networks("ada").G_ema  # 3 classes
+    ex = Explorer(G)
+    img, w = ex.generate(11, 0.8, "const", class_idx=2)
+    (_, expected), = generation.render_seeds(G, [11], 0.8, "const", class_idx=2, batch_size=1)
+    np.testing.assert_array_equal(img, expected[0])
+    assert not np.array_equal(w, ex.generate(11, 0.8, "const", class_idx=0)[1])
+    assert ex.can_edit and not ex.can_project and "conditional" in ex.limitation()
+
+
 def test_bad_input_is_a_readable_value_error(explorer, tmp_path):
     assert check_seed(MAX_SEED) == MAX_SEED and check_seed(5.0) == 5
     assert parse_seeds("1-3, 7", "row seed") == [1, 2, 3, 7]
@@ -275,6 +301,10 @@ def test_page_in_a_real_browser(explorer, server, image_file):
             return src not in (None, first) and np.array_equal(fetched(src), expected)
 
         wait.until(shows_seed_42, "the page never showed seed 42's image after the seed was set")
+        seed.send_keys(Keys.CONTROL, "a")
+        seed.send_keys(str(MAX_SEED + 1), Keys.ENTER)
+        wait.until(lambda d: "seed %d out of range" % (MAX_SEED + 1) in d.page_source,
+                   "no error message in the page for a seed out of range")
         if SCREENSHOTS:
             save_tab_screenshots(driver, wait, image_src, image_file, SCREENSHOTS)
     finally:
