@@ -109,7 +109,7 @@ def checkpoint(**changes):
 
 
 @pytest.mark.parametrize("changes, message", [
-    (dict(opts={"encoder_type": "Encoder4Editing"}), "encoder type 'Encoder4Editing' is not supported"),
+    (dict(opts={"encoder_type": "ResNetBackboneEncoder"}), "encoder type 'ResNetBackboneEncoder' is not supported"),
     (dict(opts={"encoder_type": "BackboneEncoderUsingLastLayerIntoW", "learn_in_w": True}),
      "encoder type 'BackboneEncoderUsingLastLayerIntoW' is not supported"),
     (dict(opts={"learn_in_w": True}), "learn_in_w=True with a GradualStyleEncoder"),
@@ -125,6 +125,19 @@ def test_unsupported_checkpoints_are_refused_in_one_line(tmp_path, changes, mess
     with pytest.raises(NetworkPickleError, match=message) as e:
         sg.load_encoder(path)
     assert "\n" not in str(e.value)
+
+
+def test_e4e_checkpoint_adds_its_deltas_to_head_0(tmp_path):
+    """encoder4editing: same file form and heads; style i = head 0 + head i (i >= 1), then latent_avg."""
+    ref = psp_refs()
+    obj = checkpoint(opts={"encoder_type": "Encoder4Editing", "stylegan_size": 32})
+    del obj["opts"]["output_size"]
+    path = str(tmp_path / "e4e.pt")
+    save_torch_file(obj, path)
+    e4e = sg.load_encoder(path)
+    heads = ref["codes_raw"]
+    expected = np.concatenate([heads[:, :1], heads[:, 1:] + heads[:, :1]], axis=1) + ref["latent_avg"]
+    np.testing.assert_allclose(e4e.encode(nhwc(ref["x"])), expected, **TOL)
 
 
 def test_missing_output_size_means_1024_as_psp(tmp_path):

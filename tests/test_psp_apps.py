@@ -113,8 +113,8 @@ def test_projector_init_from_the_encoder(tmp_path):
     lpips.random_vgg16(0).save_weights(vgg16)
     result_dir = tmp_path / "results"
     assert run(run_projector, "project-real-images", "--init=encoder:" + psp_path(),
-               "--images=" + psp_path("input.png"), "--num-steps=1", "--num-snapshots=1", "--w-avg-samples=100", "--vgg16=" + vgg16,
-               "--result-dir=" + str(result_dir)) == 0
+               "--images=" + psp_path("input.png"), "--num-steps=1", "--num-snapshots=1", "--w-avg-samples=100",
+               "--vgg16=" + vgg16, "--result-dir=" + str(result_dir)) == 0
     target, _ = targets.load_image(psp_path("input.png"), 32)
     with np.load(os.path.join(only_run_dir(result_dir), "image0000-projected_w.npz")) as f:
         # step 1 runs at learning rate 0 (the ramp-up): the result is the encoder's code

@@ -10,7 +10,8 @@ projector's format, read by generate-from-latents, mix-latents, edit-latents and
 
 Images are preprocessed as pSp's inference (RGB, PIL bilinear resize to the encoder's input size,
 `(x / 255 - 0.5) / 0.5`). pSp's face encoders expect FFHQ-aligned crops: align photos first
-(e.g. with the FFHQ alignment script and dlib's 68-landmark model, as pSp's `scripts/align_all_parallel.py`).
+(e.g. with the FFHQ alignment script and dlib's 68-landmark model, as pSp's
+`scripts/align_all_parallel.py`). encoder4editing (e4e) checkpoints load the same way.
 `--decoder` renders the codes with another generator of the same num_ws and w_dim (pSp's toonify
 trick: encode with the FFHQ encoder, decode with a blended network).
 """

@@ -6,6 +6,9 @@ Shapes for input size S (256 in pSp's models): taps `c1 = body[6]` `[N, S/4, S/4
 `p2 = up(c3) + latlayer1(c2)` `[N, S/8, S/8, F]`, `p1 = up(p2) + latlayer2(c1)` `[N, S/4, S/4, F]`
 (`up`: bilinear with `align_corners=True`). Styles 0-2 read c3, 3-6 p2, 7.. p1; each head halves its
 map down to 1x1 (so the input size follows from the head depths) and ends with an EqualLinear.
+
+encoder4editing's `Encoder4Editing` has the same weights and heads; its code is head 0's output for
+every style plus, for styles i >= 1, head i's output as a delta (`mode="e4e"`, e4e's inference stage).
 """
 
 import keras
@@ -16,6 +19,7 @@ from tf_stylegan2.encoders.layers import (TORCH_LINEAR, TORCH_SAME, BottleneckIR
 from tf_stylegan2.encoders.resampling import upsample_add
 from tf_stylegan2.layers.equalized import DenseLayer
 
+MODES = ("psp", "e4e")
 UNITS_PER_STAGE = (3, 4, 14, 3)  # pSp's get_blocks(50); its forward taps body[6], body[20], body[23]
 TAPS = (6, 20, 23)
 COARSE, MIDDLE = 3, 7  # styles [0, 3) read c3, [3, 7) p2, [7, n_styles) p1
@@ -71,15 +75,19 @@ class GradualStyleEncoder(keras.Model):
       coarse_convs: convs of a coarse head (4 at the 256 input); middle heads have one more, fine two.
       input_nc: input channels (3: RGB).
       se: IR-SE units (pSp's 'ir_se'), else plain IR.
+      mode: "psp" (head i gives style i) or "e4e" (head 0 for all styles, heads i >= 1 add deltas).
     Attributes: `input_size = 16 * 2**coarse_convs`.
     """
 
     def __init__(self, input_width, depths, fpn_width, style_dim, n_styles, coarse_convs, input_nc=3, se=True,
-                 **kwargs):
+                 mode="psp", **kwargs):
         super().__init__(**kwargs)
         self.input_width, self.depths = int(input_width), [int(d) for d in depths]
         self.fpn_width, self.style_dim, self.n_styles = int(fpn_width), int(style_dim), int(n_styles)
         self.coarse_convs, self.input_nc, self.se = int(coarse_convs), int(input_nc), bool(se)
+        if mode not in MODES:
+            raise ValueError("mode must be one of %s, got %r" % (", ".join(MODES), mode))
+        self.mode = mode
         if len(self.depths) != 4 or self.coarse_convs < 1 or self.n_styles < 1:
             raise ValueError("GradualStyleEncoder needs 4 stage depths, n_styles >= 1 and coarse_convs >= 1")
         self.input_size = 16 * 2 ** self.coarse_convs
@@ -107,7 +115,8 @@ class GradualStyleEncoder(keras.Model):
         self.built = True
 
     def features(self, x):
-        """`x [N, S, S, input_nc]` -> `{"c1", "c2", "c3", "p2", "p1", "codes"}` (see the module docstring)."""
+        """`x [N, S, S, input_nc]` -> `{"c1", "c2", "c3", "p2", "p1", "heads", "codes"}` (see the module
+        docstring; `heads [N, n_styles, style_dim]`: each head's output, = `codes` in mode "psp")."""
         x = self.input_prelu(self.input_bn(self.input_conv(x)))
         taps = {}
         for i, unit in enumerate(self.body):
@@ -118,8 +127,9 @@ class GradualStyleEncoder(keras.Model):
         p2 = upsample_add(c3, self.latlayer1(c2))
         p1 = upsample_add(p2, self.latlayer2(c1))
         sources = [c3] * COARSE + [p2] * (MIDDLE - COARSE) + [p1] * max(self.n_styles - MIDDLE, 0)
-        codes = tf.stack([head(src) for head, src in zip(self.styles, sources)], axis=1)
-        return dict(taps, p2=p2, p1=p1, codes=codes)
+        heads = tf.stack([head(src) for head, src in zip(self.styles, sources)], axis=1)
+        codes = heads if self.mode == "psp" else tf.concat([heads[:, :1], heads[:, 1:] + heads[:, :1]], axis=1)
+        return dict(taps, p2=p2, p1=p1, heads=heads, codes=codes)
 
     def call(self, x):
         return self.features(x)["codes"]
@@ -141,5 +151,5 @@ class GradualStyleEncoder(keras.Model):
         config = super().get_config()
         config.update(input_width=self.input_width, depths=self.depths, fpn_width=self.fpn_width,
                       style_dim=self.style_dim, n_styles=self.n_styles, coarse_convs=self.coarse_convs,
-                      input_nc=self.input_nc, se=self.se)
+                      input_nc=self.input_nc, se=self.se, mode=self.mode)
         return config

@@ -5,6 +5,8 @@ A pSp checkpoint is `torch.save({'state_dict', 'opts', 'latent_avg'})`: `state_d
 `encoder.` (GradualStyleEncoder) and `decoder.` (rosinality StyleGAN2 Generator) weights, `opts`
 pSp's training options (read as data) and `latent_avg` the decoder's mean w, `[n_styles, w_dim]`
 or `[w_dim]`, added to the encoder's output when `opts.start_from_latent_avg`.
+encoder4editing (e4e) checkpoints have the same form (`opts.encoder_type = 'Encoder4Editing'`, the
+output size in `opts.stylegan_size`) and load alike; see `gradual_style` for e4e's codes.
 """
 
 import math
@@ -20,9 +22,10 @@ from tf_stylegan2.official.torch_pickle import load_torch_file
 from tf_stylegan2.official.unpickler import NetworkPickleError
 from tf_stylegan2.rosinality import generator_from_state_dict
 
-DEFAULT_OUTPUT_SIZE = 1024  # pSp's inference assumes it when opts lacks output_size
+DEFAULT_OUTPUT_SIZE = 1024  # pSp's inference (and e4e's option default) when opts lacks the size
 FACE_POOL_SIZE = 256  # pSp's face_pool (`--resize_outputs`)
-SUPPORTED_ENCODER = "GradualStyleEncoder"
+# opts.encoder_type -> (GradualStyleEncoder mode, the opts key of the decoder's output size)
+ENCODER_TYPES = {"GradualStyleEncoder": ("psp", "output_size"), "Encoder4Editing": ("e4e", "stylegan_size")}
 
 
 class PSPEncoder:
@@ -100,9 +103,9 @@ def _checkpoint_parts(obj, path):
         raise NetworkPickleError("%s is not a pSp checkpoint (expected a dict with 'state_dict' and 'opts')" % path)
     state, opts = obj["state_dict"], dict(obj["opts"])
     encoder_type = opts.get("encoder_type")
-    if encoder_type != SUPPORTED_ENCODER:
-        raise NetworkPickleError("%s: encoder type %r is not supported (only pSp's %s)"
-                                 % (path, encoder_type, SUPPORTED_ENCODER))
+    if encoder_type not in ENCODER_TYPES:
+        raise NetworkPickleError("%s: encoder type %r is not supported (only pSp's GradualStyleEncoder and e4e's "
+                                 "Encoder4Editing)" % (path, encoder_type))
     if opts.get("learn_in_w", False):
         raise NetworkPickleError("%s: learn_in_w=True with a %s is not a pSp configuration" % (path, encoder_type))
     bad = [k for k, v in state.items() if not (isinstance(k, str) and isinstance(v, np.ndarray))]
@@ -117,9 +120,10 @@ def _checkpoint_parts(obj, path):
 
 
 def _output_size(opts, path):
-    size = opts.get("output_size", DEFAULT_OUTPUT_SIZE)
+    key = ENCODER_TYPES[opts["encoder_type"]][1]
+    size = opts.get(key, DEFAULT_OUTPUT_SIZE)
     if not (type(size) is int and size >= 4 and size & (size - 1) == 0):
-        raise NetworkPickleError("%s: output_size %r is not a power of two >= 4" % (path, size))
+        raise NetworkPickleError("%s: %s %r is not a power of two >= 4" % (path, key, size))
     return size
 
 
@@ -131,19 +135,19 @@ def _latent_avg(obj, path):
 
 
 def load_encoder(path, decoder=None):
-    """Read a pSp checkpoint -> `PSPEncoder`.
+    """Read a pSp (or e4e) checkpoint -> `PSPEncoder`.
 
-    Widths, unit counts, head depths and `n_styles` come from the weights; `output_size` (default
-    1024, as pSp's inference), `start_from_latent_avg` (default False, pSp's option default) and
-    `learn_in_w` from `opts`. The decoder's truncation centre `w_avg` is `latent_avg` (its first
-    row). The tensors are read once and each is released as its variable is created.
+    Widths, unit counts, head depths and `n_styles` come from the weights; `output_size` (e4e:
+    `stylegan_size`; default 1024, as pSp's inference), `start_from_latent_avg` (default False,
+    pSp's option default) and `learn_in_w` from `opts`. The decoder's truncation centre `w_avg` is
+    `latent_avg` (its first row). The tensors are read once and each is released as its variable is created.
 
     Args:
       decoder: a generator to decode with instead of the checkpoint's (whose weights are then not
         built); its `num_ws`/`w_dim` must fit the encoder.
     Raises:
-      NetworkPickleError (a ValueError): unreadable, unsafe or unsupported file (e4e, ReStyle and
-        pSp's other encoder types are refused by name); one-line message.
+      NetworkPickleError (a ValueError): unreadable, unsafe or unsupported file (ReStyle and pSp's
+        other encoder types are refused by name); one-line message.
     """
     try:
         obj = load_torch_file(path)
@@ -153,10 +157,11 @@ def load_encoder(path, decoder=None):
     latent_avg = _latent_avg(obj, path)
     del obj
     n_styles = 2 * int(math.log2(_output_size(opts, path))) - 2
-    encoder = encoder_from_state_dict(enc_tensors, what="%s: encoder" % path)
+    mode, size_key = ENCODER_TYPES[opts["encoder_type"]]
+    encoder = encoder_from_state_dict(enc_tensors, what="%s: encoder" % path, mode=mode)
     if encoder.n_styles != n_styles:
-        raise NetworkPickleError("%s: %d style heads, but output_size %d needs %d"
-                                 % (path, encoder.n_styles, _output_size(opts, path), n_styles))
+        raise NetworkPickleError("%s: %d style heads, but %s %d needs %d"
+                                 % (path, encoder.n_styles, size_key, _output_size(opts, path), n_styles))
     try:
         if decoder is None:
             w_avg = None if latent_avg is None else latent_avg.reshape(-1, latent_avg.shape[-1])[0]

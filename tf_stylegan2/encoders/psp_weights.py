@@ -57,9 +57,9 @@ def _variable_value(value, layout):
     return out
 
 
-def encoder_from_state_dict(tensors, name="encoder", what="encoder"):
+def encoder_from_state_dict(tensors, name="encoder", what="encoder", mode="psp"):
     """A built `GradualStyleEncoder` with the weights of `tensors` (`{PyTorch name without
-    'encoder.': ndarray}`; entries are popped as they are used).
+    'encoder.': ndarray}`; entries are popped as they are used); `mode`: "psp" or "e4e" (encoder4editing).
 
     Raises:
       NetworkPickleError: unexpected or missing weights, mismatched shapes, non-numeric values.
@@ -67,7 +67,7 @@ def encoder_from_state_dict(tensors, name="encoder", what="encoder"):
     config = encoder_config(tensors, what)
     with deferred_initialization() as values:
         try:
-            encoder = GradualStyleEncoder(name=name, **config)
+            encoder = GradualStyleEncoder(name=name, mode=mode, **config)
             encoder.build()
         except ValueError as e:
             raise NetworkPickleError("%s: unsupported encoder (%s)" % (what, e)) from None
