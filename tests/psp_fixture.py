@@ -3,6 +3,7 @@ and checkpoint format with narrowed widths, 64 px input, 8 styles, a 32 px rosin
 references computed by pSp's PyTorch code in float32): paths, references, loaded encoders."""
 
 import os
+import sys
 
 import numpy as np
 
@@ -36,3 +37,18 @@ def load_psp(name="psp-narrow.pt"):
     if name not in _ENCODERS:
         _ENCODERS[name] = sg.load_encoder(psp_path(name))
     return _ENCODERS[name]
+
+
+def run_app(module, *args):
+    """Run an app module's `main()` in this process with `args` as its command line -> exit status."""
+    from absl import flags
+    flags.FLAGS.unparse_flags()
+    argv = sys.argv
+    sys.argv = [module.__name__.rsplit(".", 1)[-1] + ".py"] + [str(a) for a in args]
+    try:
+        module.main()
+    except SystemExit as e:
+        return e.code or 0
+    finally:
+        sys.argv = argv
+    return 0

@@ -4,34 +4,18 @@ decoder swap, one-line errors."""
 
 import os
 import shutil
-import sys
 
 import numpy as np
 import pytest
-from absl import flags
 from PIL import Image
 
 import official_writer
 import tf_stylegan2 as sg
-from psp_fixture import load_psp, psp_path
+from psp_fixture import load_psp, psp_path, run_app
 from tf_stylegan2.apps import run_encoder, run_projector
 from tf_stylegan2.encoders import preprocess
 from tf_stylegan2.images import to_uint8_rounded
 from tf_stylegan2.projector import lpips, targets
-
-
-def run(module, *args):
-    """Run an app's `main()` with `args` -> exit status."""
-    flags.FLAGS.unparse_flags()
-    argv = sys.argv
-    sys.argv = [module.__name__.rsplit(".", 1)[-1] + ".py"] + [str(a) for a in args]
-    try:
-        module.main()
-    except SystemExit as e:
-        return e.code or 0
-    finally:
-        sys.argv = argv
-    return 0
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +39,8 @@ def only_run_dir(result_dir):
 
 def test_encode_writes_reconstructions_latents_and_side_by_side(images_dir, tmp_path):
     result_dir = tmp_path / "results"
-    assert run(run_encoder, "encode", "--encoder=" + psp_path(), "--images=" + str(images_dir), "--batch=2",
-               "--result-dir=" + str(result_dir)) == 0
+    assert run_app(run_encoder, "encode", "--encoder=" + psp_path(), "--images=" + str(images_dir), "--batch=2",
+                   "--result-dir=" + str(result_dir)) == 0
     run_dir = only_run_dir(result_dir)
     psp = load_psp()
     for i, name in enumerate(["a", "b", "c"]):
@@ -78,8 +62,8 @@ def test_resize_outputs_and_decoder_swap(images_dir, tmp_path):
                                     G_args=dict(latent_size=32, dlatent_size=32, fmap_base=64, fmap_max=32),
                                     D_args=dict(fmap_base=64, fmap_max=32))
     result_dir = tmp_path / "results"
-    assert run(run_encoder, "encode", "--encoder=" + psp_path(), "--images=" + str(images_dir / "a.png"),
-               "--decoder=" + decoder, "--resize-outputs", "--result-dir=" + str(result_dir)) == 0
+    assert run_app(run_encoder, "encode", "--encoder=" + psp_path(), "--images=" + str(images_dir / "a.png"),
+                   "--decoder=" + decoder, "--resize-outputs", "--result-dir=" + str(result_dir)) == 0
     prefix = os.path.join(only_run_dir(result_dir), "0000-a-")
     w = np.load(prefix + "dst.npy")
     G = sg.load_network(decoder).G_ema
@@ -102,7 +86,7 @@ def test_bad_input_is_one_line(images_dir, tmp_path, capsys, case):
     else:
         args[1] = "--encoder=" + str(images_dir / "a.png")
         message = str(images_dir / "a.png") + ": "
-    assert run(run_encoder, *args) == 1
+    assert run_app(run_encoder, *args) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("run_encoder.py: error: ") and message in err[0], err
     assert not os.path.exists(tmp_path / "r")
@@ -112,9 +96,9 @@ def test_projector_init_from_the_encoder(tmp_path):
     vgg16 = str(tmp_path / "vgg16.weights.h5")
     lpips.random_vgg16(0).save_weights(vgg16)
     result_dir = tmp_path / "results"
-    assert run(run_projector, "project-real-images", "--init=encoder:" + psp_path(),
-               "--images=" + psp_path("input.png"), "--num-steps=1", "--num-snapshots=1", "--w-avg-samples=100",
-               "--vgg16=" + vgg16, "--result-dir=" + str(result_dir)) == 0
+    assert run_app(run_projector, "project-real-images", "--init=encoder:" + psp_path(),
+                   "--images=" + psp_path("input.png"), "--num-steps=1", "--num-snapshots=1", "--w-avg-samples=100",
+                   "--vgg16=" + vgg16, "--result-dir=" + str(result_dir)) == 0
     target, _ = targets.load_image(psp_path("input.png"), 32)
     with np.load(os.path.join(only_run_dir(result_dir), "image0000-projected_w.npz")) as f:
         # step 1 runs at learning rate 0 (the ramp-up): the result is the encoder's code
@@ -122,7 +106,7 @@ def test_projector_init_from_the_encoder(tmp_path):
 
 
 def test_projector_init_needs_w_plus(tmp_path, capsys):
-    assert run(run_projector, "project-real-images", "--init=encoder:" + psp_path(), "--space=w",
-               "--images=" + psp_path("input.png"), "--result-dir=" + str(tmp_path / "r")) == 1
+    assert run_app(run_projector, "project-real-images", "--init=encoder:" + psp_path(), "--space=w",
+                   "--images=" + psp_path("input.png"), "--result-dir=" + str(tmp_path / "r")) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "use --space=w+" in err[0], err

@@ -5,17 +5,15 @@
 
 import os
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from absl import flags
 from tensorflow.core.protobuf import saved_model_pb2
 
 import tf_stylegan2 as sg
 from conftest import assert_uint8_close
-from psp_fixture import TOL, load_psp, nhwc, psp_path, psp_refs
+from psp_fixture import TOL, load_psp, nhwc, psp_path, psp_refs, run_app
 from test_serving_c_api import c_compiler
 from tf_stylegan2.apps import convert_pkl
 from tf_stylegan2.export.encoder_saved_model import SIGNATURES
@@ -25,23 +23,10 @@ TAG = "serve"
 TF_UINT8 = 4  # TF_DataType code
 
 
-def run_converter(*args):
-    flags.FLAGS.unparse_flags()
-    argv = sys.argv
-    sys.argv = ["convert_pkl.py"] + list(args)
-    try:
-        convert_pkl.main()
-    except SystemExit as e:
-        return e.code or 0
-    finally:
-        sys.argv = argv
-    return 0
-
-
 @pytest.fixture(scope="module")
 def export_dir(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("psp") / "converted")
-    assert run_converter("--encoder=" + psp_path(), "--output-dir=" + out) == 0
+    assert run_app(convert_pkl, "--encoder=" + psp_path(), "--output-dir=" + out) == 0
     return os.path.join(out, "saved_model")
 
 
@@ -116,7 +101,7 @@ def test_tf_serving_loader_runs_encode_decode(serving_program, export_dir, input
 
 
 def test_converter_refuses_encoder_with_generator_options(tmp_path, capsys):
-    code = run_converter("--encoder=" + psp_path(), "--verify=2", "--output-dir=" + str(tmp_path / "out"))
+    code = run_app(convert_pkl, "--encoder=" + psp_path(), "--verify=2", "--output-dir=" + str(tmp_path / "out"))
     assert code == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--encoder writes the encoder's SavedModel only" in err[0]
