@@ -67,6 +67,7 @@ setup(
             "tf-stylegan2-dataset=tf_stylegan2_startup:dataset",
             "tf-stylegan2-train=tf_stylegan2_startup:train",
             "tf-stylegan2-metrics=tf_stylegan2_startup:metrics",
+            "tf-stylegan2-selfcheck=tf_stylegan2.selfcheck:main",
             "tf-stylegan2-demo=tf_stylegan2_startup:demo",
         ],
     },

@@ -1,61 +1,117 @@
-"""NVIDIA's training trajectory replayed through the production Trainer and Schedule.
+"""NVIDIA's training trajectory replayed through the production Trainer and Schedule, by the
+self-check (`python -m tf_stylegan2.selfcheck`), its saved states compared here independently.
 
 tests/data/trajectory holds four minibatches of stylegan2-ada-pytorch's training loop started from
 tests/data/public/network.pkl (every random draw, the reals, G/D/G_ema before and after each
-minibatch, per-tensor tolerances; see tests/data/trajectory/reduce.py for how it was cut down
-from the full fixture). Also: our Adam is torch's, not Keras's.
+minibatch, per-tensor tolerances; tests/data/trajectory/reduce.py cut it down from the full
+fixture). Also: our Adam is torch's, not Keras's; the self-check's quick form as a command.
 """
 
+import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_stylegan2.official import load_pickle
-from tf_stylegan2.training import replay
+from tf_stylegan2 import selfcheck
 from tf_stylegan2.training.adam import Adam, lerp, sanitize
 from tf_stylegan2.training.draws import RecordedDraws
+from tf_stylegan2.training import replay
 
-DATA = os.path.join(os.path.dirname(__file__), "data")
-RECORDING = os.path.join(DATA, "trajectory", "trajectory.npz")
-NETWORK = os.path.join(DATA, "public", "network.pkl")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RECORDING = os.path.join(ROOT, "tests", "data", "trajectory", "trajectory")
+SNAPSHOTS = ["init"] + ["after_mb%d" % b for b in range(4)]
 
 
 @pytest.fixture(scope="module")
-def replayed():
-    rec = replay.Recording(RECORDING)
-    out = {}
-    replay.replay(rec, load_pickle(NETWORK), lambda snap, states, extras: out.update({snap: (states, extras)}))
-    return rec, out
+def replayed(tmp_path_factory):
+    """The self-check's trajectory rows and the states it saved (--save-states)."""
+    path = str(tmp_path_factory.mktemp("selfcheck") / "states.npz")
+    rows = selfcheck.run_checks(dict(device="CPU:0", quick=False, trajectory=None, trajectory_network=None,
+                                     save_states=path), names=["trajectory"])
+    with np.load(path) as f:
+        states = {k: f[k] for k in f.files}
+    return rows, states
 
 
-def test_every_tensor_after_every_minibatch_within_tolerance(replayed):
-    rec, out = replayed
-    assert list(out) == rec.snapshots()
-    for snap in rec.snapshots():
-        results = replay.compare(rec, snap, out[snap][0])
-        assert len(results) == 175
-        worst = max(results, key=lambda name: results[name]["ratio"])
-        assert results[worst]["ratio"] <= 1.0, (snap, worst, results[worst])
-    # the states moved: a replay that did nothing would fail the comparison, not pass it
-    init, last = out["init"][0], out["after_mb3"][0]
-    assert np.max(np.abs(last["G/G_synthesis/4x4/Conv/weight"] - init["G/G_synthesis/4x4/Conv/weight"])) > 1e-3
+def test_selfcheck_replay_is_within_every_tolerance(replayed):
+    rows, _ = replayed
+    names = [row.check for row in rows]
+    for snap in SNAPSHOTS:
+        assert "trajectory: %s (175 tensors)" % snap in names
+    for b in range(4):
+        for what in ("pl_mean", "G_ema beta", "loss reports"):
+            assert "trajectory: after_mb%d %s" % (b, what) in names
+    for row in rows:
+        assert selfcheck.ratio(row) <= 1.0, row
 
 
-def test_pl_mean_ema_beta_and_loss_reports_match(replayed):
-    rec, out = replayed
-    for b in range(rec.num_minibatches):
-        extras = out["after_mb%d" % b][1]
-        assert extras["pl_mean"] == pytest.approx(float(rec.arrays["pl_mean"][b + 1]), rel=1e-5)
-        assert extras["ema_beta"] == pytest.approx(float(rec.arrays["ema_beta"][b]), rel=1e-12, abs=1e-15)
-        recorded = rec.info["minibatches"][b]["reports"]
-        assert sorted(extras["reports"]) == sorted(recorded)
-        for phase, reports in recorded.items():
-            for key, values in reports:
-                # same weights at b = 0; later the scores follow the (tolerance-bounded) trajectory
-                assert extras["reports"][phase][key] == pytest.approx(np.mean(values), rel=1e-4 if b == 0 else 1e-3,
-                                                                      abs=1e-6), (b, phase, key)
+def test_saved_states_within_the_recordings_tolerances(replayed):
+    """The saved states (full tensors, official names and layouts) against the recording with the
+    json's rule, computed here from the files alone."""
+    _, states = replayed
+    info = json.load(open(RECORDING + ".json"))
+    with np.load(RECORDING + ".npz") as f:
+        rec = {k: f[k] for k in f.files}
+    worst = {}
+    for snap in SNAPSHOTS:
+        names = [k[len("state/%s/" % snap):] for k in rec if k.startswith("state/%s/" % snap)]
+        subset = [k[len("state_subset/%s/" % snap):] for k in rec if k.startswith("state_subset/%s/" % snap)]
+        assert len(names) + len(subset) == 175
+        assert sorted(k for k in states if k.startswith("state/%s/" % snap)) == sorted(
+            "state/%s/%s" % (snap, n) for n in names + subset)
+        for name in names + subset:
+            ours = states["state/%s/%s" % (snap, name)]
+            assert list(ours.shape) == info["tensors"][name]["shape"]
+            if name in subset:
+                ref = rec["state_subset/%s/%s" % (snap, name)]
+                ours = ours.ravel()[rec["subset_index/" + name.split("/", 1)[1]]]
+            else:
+                ref = rec["state/%s/%s" % (snap, name)]
+            e = (ours.astype(np.float64) - ref).ravel()
+            if snap == "init":  # the pickle itself; NVIDIA's float32 mod_bias + 1 rounds to 2^-24
+                tol = dict(max=2.0 ** -24, rms=2.0 ** -24) if name.endswith("/mod_bias") else dict(max=0, rms=0)
+            else:
+                tol = info["tolerance"]["per_snapshot"][snap][name]
+            err_max, err_rms = np.abs(e).max(), np.sqrt(np.mean(e * e))
+            assert err_max <= tol["max"] and err_rms <= tol["rms"], (snap, name, err_max, err_rms, tol)
+            if tol["max"] > 0:
+                worst[snap] = max(worst.get(snap, 0.0), err_max / tol["max"], err_rms / tol["rms"])
+    print("worst error/tolerance per snapshot:", worst)
+    moved = states["state/after_mb3/G/G_synthesis/4x4/Conv/weight"] - states["state/init/G/G_synthesis/4x4/Conv/weight"]
+    assert np.abs(moved).max() > 1e-3  # the replay trained
+
+
+def test_selfcheck_quick_command_prints_one_json_line():
+    r = subprocess.run([sys.executable, "-m", "tf_stylegan2.selfcheck", "--quick", "--json"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    lines = r.stdout.strip().splitlines()
+    assert len(lines) == 1
+    result = json.loads(lines[0])
+    assert result["ok"] is True and result["device"] == "CPU:0"
+    checks = [c["check"] for c in result["checks"]]
+    assert any(c.startswith("ops: ") for c in checks)
+    assert "networks: public synthesis image (ref ops)" in checks
+    assert not any(c.startswith("trajectory") for c in checks)  # --quick replays nothing
+    assert all(c["ok"] and c["ratio"] <= 1 for c in result["checks"])
+
+
+def test_selfcheck_refuses_what_it_cannot_check(tmp_path):
+    base = dict(device="CPU:0", quick=True, trajectory=None, trajectory_network=None, save_states=None)
+    with pytest.raises(selfcheck.SelfcheckError, match="--device=GPU:7: this machine has"):
+        selfcheck.run_checks(dict(base, device="GPU:7"), names=["trajectory"])
+    with pytest.raises(selfcheck.SelfcheckError, match="needs --trajectory-network"):
+        selfcheck.run_checks(dict(base, trajectory=RECORDING + ".npz"), names=["trajectory"])
+    with pytest.raises(replay.RecordingError, match="does not exist"):
+        selfcheck.run_checks(dict(base, trajectory=str(tmp_path / "x.npz"), trajectory_network=os.path.join(
+            ROOT, "tests", "data", "public", "network.pkl")), names=["trajectory"])
+    with pytest.raises(selfcheck.SelfcheckError, match="starts from a network with SHA-256"):
+        selfcheck.run_checks(dict(base, trajectory=RECORDING + ".npz", trajectory_network=os.path.join(
+            ROOT, "tests", "data", "orig", "network.pkl")), names=["trajectory"])
 
 
 def _torch_adam(p, grads, lr, betas, eps):

@@ -144,14 +144,16 @@ def compare(recording, snap, states):
     """Every recorded tensor of `snap` against `states` (`official_states`).
 
     Returns:
-      `{name: dict(max, rms, tol_max, tol_rms, ratio)}` with `ratio` the larger of max/tol_max and
-      rms/tol_rms (> 1: out of tolerance); a tensor we lack, or of another shape, has ratio inf.
+      `{name: dict(max, rms, tol_max, tol_rms, ratio, worst)}` with `ratio` the larger of max/tol_max
+      and rms/tol_rms (> 1: out of tolerance) and `worst` which of the two ("max" or "rms"); a
+      tensor we lack, or of another shape, has ratio inf.
     """
     out = {}
     for name, (ref, index) in recording.state(snap).items():
         ours = states.get(name)
         if ours is None or (index is None and ours.shape != ref.shape):
-            out[name] = dict(max=float("inf"), rms=float("inf"), tol_max=0.0, tol_rms=0.0, ratio=float("inf"))
+            out[name] = dict(max=float("inf"), rms=float("inf"), tol_max=0.0, tol_rms=0.0, ratio=float("inf"),
+                             worst="max")
             continue
         err_max, err_rms = _errors(ours, ref, index)
         if snap == "init":
@@ -159,8 +161,9 @@ def compare(recording, snap, states):
         else:
             tol = recording.tolerance[snap][name]
             tol_max, tol_rms = tol["max"], tol["rms"]
-        out[name] = dict(max=err_max, rms=err_rms, tol_max=tol_max, tol_rms=tol_rms,
-                         ratio=max(_ratio(err_max, tol_max), _ratio(err_rms, tol_rms)))
+        r_max, r_rms = _ratio(err_max, tol_max), _ratio(err_rms, tol_rms)
+        out[name] = dict(max=err_max, rms=err_rms, tol_max=tol_max, tol_rms=tol_rms, ratio=max(r_max, r_rms),
+                         worst="max" if r_max >= r_rms else "rms")
     return out
 
 
