@@ -66,38 +66,93 @@ def test_fid_of_the_dataset_against_itself_is_zero(folder, inception_pb, tmp_pat
     assert other["results"]["fid48_full"] > 1e-3
 
 
-def _generated_features(G, extract, n, batch_size=16, seed=0):
-    feats = np.concatenate([extract(b) for b in features.generated_images(G, n, None, batch_size, seed)])
-    return feats[:n]
+def _own_fakes(G, n, batch_size=16, seed=0):
+    """The metrics' fakes drawn here, by their documented rule rather than the metric code: per batch
+    z = RandomState(seed).randn(batch, z_dim), psi = 1, per-layer noise tf.random.Generator(seed)
+    normal [batch, r, r] (r = 4, 8, 8, 16, 16, ...), uint8 = clip(x * 127.5 + 128, 0, 255)
+    truncated; the first `n` images."""
+    rnd, noise_rnd = np.random.RandomState(seed), tf.random.Generator.from_seed(seed)
+    sizes = [4 * 2 ** ((i + 1) // 2) for i in range(2 * int(np.log2(G.img_resolution)) - 3)]
+    out = []
+    for _ in range(0, n, batch_size):
+        z = rnd.randn(batch_size, G.z_dim).astype(np.float32)
+        noise = [noise_rnd.normal([batch_size, r, r]) for r in sizes]
+        img = G(z, None, truncation_psi=1, noise_mode="random", noise=noise).numpy()
+        out.append(np.clip(img * 127.5 + 128, 0, 255).astype(np.uint8))
+    return np.concatenate(out)[:n]
 
 
-def test_fid_kid_is_equal_the_maths_on_the_detector_features(G, folder, inception_pb, tmp_path):
+def _fid(a, b, ddof=0):
+    """Fréchet distance of two feature sets, float64, scipy's sqrtm (ADA: biased covariances; TF1: np.cov)."""
+    import scipy.linalg
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    s1, s2 = np.cov(a, rowvar=False, ddof=ddof), np.cov(b, rowvar=False, ddof=ddof)
+    root = scipy.linalg.sqrtm(s1 @ s2).real
+    return float(np.sum((a.mean(0) - b.mean(0)) ** 2) + np.trace(s1 + s2 - 2 * root))
+
+
+def _kid(reals, fakes, subsets=100, size=1000, seed=0):
+    """ADA's KID: unbiased MMD^2 of the cubic kernel over random subsets (fakes drawn first)."""
+    rnd, d = np.random.RandomState(seed), reals.shape[1]
+    m = min(len(reals), len(fakes), size)
+    total = 0.0
+    for _ in range(subsets):
+        x = fakes[rnd.choice(len(fakes), m, replace=False)].astype(np.float64)
+        y = reals[rnd.choice(len(reals), m, replace=False)].astype(np.float64)
+        kxx, kyy, kxy = (x @ x.T / d + 1) ** 3, (y @ y.T / d + 1) ** 3, (x @ y.T / d + 1) ** 3
+        total += ((kxx.sum() - np.trace(kxx)) + (kyy.sum() - np.trace(kyy))) / (m * (m - 1)) - 2 * kxy.mean()
+    return total / subsets
+
+
+def _inception_score(probs, splits=10):
+    scores = []
+    for i in range(splits):
+        p = probs[i * len(probs) // splits:(i + 1) * len(probs) // splits].astype(np.float64)
+        kl = p * (np.log(p) - np.log(p.mean(0, keepdims=True)))
+        scores.append(np.exp(kl.sum(1).mean()))
+    return float(np.mean(scores)), float(np.std(scores))
+
+
+def _precision_recall(reals, fakes, k=3):
+    """ADA's improved precision/recall: a sample is covered when it lies within some sample of the
+    other set's k-th nearest-neighbour radius (self included as the 0th)."""
+    def dist(a, b):
+        a, b = a.astype(np.float64), b.astype(np.float64)
+        return np.sqrt(np.maximum((a * a).sum(1)[:, None] + (b * b).sum(1)[None] - 2 * a @ b.T, 0))
+    real_radii = np.sort(dist(reals, reals), axis=1)[:, k]
+    fake_radii = np.sort(dist(fakes, fakes), axis=1)[:, k]
+    precision = np.mean((dist(fakes, reals) <= real_radii[None]).any(1))
+    recall = np.mean((dist(reals, fakes) <= fake_radii[None]).any(1))
+    return float(precision), float(recall)
+
+
+def test_fid_kid_is_against_numpy_on_the_detectors_own_features(G, folder, inception_pb, tmp_path):
     det = metrics.load_inception(inception_pb)
     reals = np.concatenate([det.features(b) for b, _ in datasets.open_dataset(folder).iterate_uint8(16)])
-    fakes = _generated_features(G, det.features, 40)
+    fakes = det.features(_own_fakes(G, 40))
     fid = _calc("fid40_full", G, folder, tmp_path, inception=inception_pb)
     assert set(fid) == {"results", "metric", "total_time", "total_time_str", "num_gpus"}
     assert fid["metric"] == "fid40_full" and fid["num_gpus"] == 1
-    np.testing.assert_allclose(fid["results"]["fid40_full"], metrics.fid_from_features(reals, fakes), rtol=1e-6)
+    expected = _fid(reals, fakes)
+    assert expected > 1e-3
+    np.testing.assert_allclose(fid["results"]["fid40_full"], expected, rtol=1e-5)
     kid = _calc("kid40_full", G, folder, tmp_path, inception=inception_pb)
-    np.testing.assert_allclose(kid["results"]["kid40_full"],
-                               metrics.kid_from_features(reals, fakes, 100, 1000, seed=0), rtol=1e-6)
+    np.testing.assert_allclose(kid["results"]["kid40_full"], _kid(reals, fakes), rtol=1e-5)
     # TF1 fid: the first 40 reals, unbiased covariance
     tf1 = _calc("fid40", G, folder, tmp_path, inception=inception_pb)
-    np.testing.assert_allclose(tf1["results"]["fid40"], metrics.fid_from_features(reals[:40], fakes, unbiased=True),
-                               rtol=1e-6)
-    probs = np.concatenate([det.probabilities(b) for b in features.generated_images(G, 30, None, 16, 0)])[:30]
+    np.testing.assert_allclose(tf1["results"]["fid40"], _fid(reals[:40], fakes, ddof=1), rtol=1e-5)
+    probs = det.probabilities(_own_fakes(G, 30))
     inc = _calc("is30", G, None, tmp_path, inception=inception_pb)
-    assert inc["results"] == pytest.approx(dict(zip(("is30_mean", "is30_std"), metrics.is_from_probabilities(probs))))
+    assert inc["results"] == pytest.approx(dict(zip(("is30_mean", "is30_std"), _inception_score(probs))), rel=1e-5)
 
 
-def test_pr_uses_the_vgg_detector_features(G, folder, tmp_path):
+def test_pr_against_numpy_on_the_vgg_detectors_features(G, folder, tmp_path):
     det = ProjectionDetector()
     reals = det.features(np.concatenate([b for b, _ in datasets.open_dataset(folder).iterate_uint8(16)]))
-    fakes = _generated_features(G, det.features, 32)
+    fakes = det.features(_own_fakes(G, 32))
     result = _calc("pr323_full", G, folder, tmp_path, vgg16=det)
-    assert result["results"] == pytest.approx(dict(zip(("pr323_full_precision", "pr323_full_recall"),
-                                                       metrics.pr_from_features(reals, fakes, 3))))
+    expected = _precision_recall(reals, fakes, 3)
+    assert result["results"] == pytest.approx(dict(zip(("pr323_full_precision", "pr323_full_recall"), expected)))
 
 
 def test_real_statistics_are_cached(G, folder, inception_pb, tmp_path):

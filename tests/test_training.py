@@ -141,7 +141,7 @@ def test_resume_after_sigkill_continues_in_place(disk_data, tmp_path):
     proc.wait()
     assert run_dir and checkpoints.latest(run_dir), "no checkpoint before the kill"
     ckpt = checkpoints.latest(run_dir)
-    meta = json.load(open(os.path.join(ckpt, "meta.json")))
+    meta = checkpoints.verify(ckpt)["meta"]
     assert meta["cur_tick"] >= 3 and meta["cur_nimg"] < 500
 
     r = run_app(["--resume=" + run_dir])
@@ -335,3 +335,29 @@ def test_ada_raises_p_on_a_tiny_dataset(tmp_path):
     assert p == pytest.approx(round(p / step) * step, rel=1e-4)
     with np.load(os.path.join(checkpoints.latest(run_dir), "state.npz")) as state:
         assert float(state["augment/p"]) == pytest.approx(p)
+
+
+@pytest.mark.parametrize("config", [None, "config-f"])
+def test_d_main_fake_labels_follow_the_presets_origin(config, monkeypatch):
+    """Conditional training: ADA presets draw D main's fake labels from the dataset's labels,
+    independently of the reals' (training_loop.py's gen_c); the TF1 configs give the fakes the
+    reals' labels (TF1's D_logistic_r1)."""
+    from types import SimpleNamespace
+    from tf_stylegan2.training import losses
+    ds = SimpleNamespace(name="tiny", resolution=16, num_channels=3, label_dim=3, num_images=8)
+    opts = options.training_options(dict(TINY_ARGS, data="none", cond=True, aug="noaug", config=config), ds)
+    assert opts["tf1"] == bool(config)
+    dataset_labels = np.tile(np.eye(3, dtype=np.float32)[2], [8, 1])  # every dataset label is class 2
+    trainer = Trainer(*loop.build_networks(opts), opts, labels=dataset_labels, seed=0)
+    seen = {}
+    d_logistic = losses.d_logistic
+
+    def spy(D, real_img, fake_img, c=None, fake_c=None):
+        seen.update(real_c=c.numpy(), fake_c=(c if fake_c is None else fake_c).numpy())
+        return d_logistic(D, real_img, fake_img, c, fake_c)
+
+    monkeypatch.setattr(losses, "d_logistic", spy)
+    real_c = np.tile(np.eye(3, dtype=np.float32)[0], [8, 1])  # the reals are class 0
+    trainer._d_main(tf.zeros([8, 16, 16, 3]), tf.constant(real_c))  # eagerly, to see the labels
+    np.testing.assert_array_equal(seen["real_c"], real_c)
+    np.testing.assert_array_equal(seen["fake_c"], real_c if config else dataset_labels)
