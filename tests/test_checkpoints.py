@@ -160,3 +160,21 @@ def test_run_training_resume_skips_a_damaged_checkpoint(tmp_path):
     err = [line for line in r.stderr.splitlines() if line.strip() and "absl" not in line and "I0000" not in line]
     assert len(err) == 1 and run_dir in err[0] and "no valid checkpoint" in err[0], r.stderr[-2000:]
     assert "Traceback" not in r.stderr
+
+
+def test_damaged_options_and_stats_files_of_a_run(tmp_path):
+    """A run directory's training_options.json that does not parse is a one-line error naming it;
+    a stats.jsonl with damaged lines keeps its intact lines up to the resumed tick."""
+    from tf_stylegan2.training.stats import truncate_jsonl
+    run_dir = tmp_path / "00000-run"
+    run_dir.mkdir()
+    (run_dir / "training_options.json").write_bytes(b"{\"total_kimg\": 1, \x00\xff")
+    with pytest.raises(loop.TrainingError, match="training_options.json is unreadable .*cannot be resumed"):
+        loop.train(dict(resume=str(run_dir)))
+    stats = run_dir / "stats.jsonl"
+    lines = [json.dumps({"Progress/tick": {"mean": t}}) for t in range(4)]
+    damaged = [b"\x00\xff garbage (not UTF-8)", b"3", b'{"Progress/tick": 7}']
+    stats.write_bytes(b"\n".join([line.encode() for line in lines[:2]] + damaged +
+                                 [line.encode() for line in lines[2:]]) + b"\n")
+    truncate_jsonl(str(stats), 2)
+    assert stats.read_text().splitlines() == lines[:3]

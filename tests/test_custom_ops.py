@@ -2,7 +2,8 @@
 
 The module fixture builds the CPU library from source (as CI does from a clean clone; ~1 min the
 first time) and loads it; where it cannot be built every test here is skipped with the reason
-(`.ci/run` requires a C++ compiler); a library that builds but does not load fails under `CI=true`. Equality tolerance: max |custom - ref| <= 1e-5 * max |ref|.
+(`.ci/run` requires a C++ compiler); a library that builds but does not load fails under `CI=true`.
+Equality tolerance: max |custom - ref| <= 1e-5 * max |ref|.
 The networks against NVIDIA's outputs with these kernels: `impl="custom"` in test_networks.py,
 test_run_generator.py and test_ada_fixture.py.
 """

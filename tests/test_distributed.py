@@ -1,5 +1,6 @@
 """Training under `tf.distribute` (issue 12): one step on 2 replicas equals 1 replica on the same
-global minibatch, gradient accumulation (--batch-gpu) equals one big round on the Trainer's phases, replicas draw their own randomness,
+global minibatch, gradient accumulation (--batch-gpu) equals one big round on the Trainer's
+phases, replicas draw their own randomness,
 and two `TF_CONFIG` worker processes on 127.0.0.1 finish a short run in which only the chief writes.
 
 The replica checks run in a subprocess (`python tests/test_distributed.py step ...`) because the CPU

@@ -22,7 +22,6 @@ The checks are `CHECKS` (name -> function of the parsed options returning rows),
 """
 
 import collections
-import hashlib
 import json
 import os
 import sys
@@ -151,14 +150,6 @@ def check_networks(opts):
 
 # --- 3. NVIDIA's training trajectory -------------------------------------------------------------------
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _trajectory_extras(recording, b, extras):
     """Rows for minibatch `b`'s pl_mean, G_ema beta and loss reports (the means of NVIDIA's
     per-sample `training_stats.report` values; rtol 1e-4 at b = 0, where the weights are the same,
@@ -188,6 +179,7 @@ def check_trajectory(opts):
     from tf_stylegan2.files import save_npz
     from tf_stylegan2.official import load_pickle
     from tf_stylegan2.training import replay
+    from tf_stylegan2.training.checkpoints import file_sha256
     if opts["quick"] and not opts["trajectory"]:
         return []
     if opts["trajectory"] and not opts["trajectory_network"]:
@@ -198,7 +190,7 @@ def check_trajectory(opts):
         raise SelfcheckError("--trajectory-network=%s does not exist" % network)
     recording = replay.Recording(path)
     expected = recording.info.get("pkl_sha256")
-    if expected and _sha256(network) != expected:
+    if expected and file_sha256(network) != expected:
         raise SelfcheckError("%s starts from a network with SHA-256 %s, %s is another one" % (path, expected, network))
     rows, states = [], {}
 

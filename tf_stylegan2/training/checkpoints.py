@@ -5,7 +5,7 @@ variable: G, D, G_ema, both optimisers, pl_mean, RNG, augment p, each stored und
     {"format": 2, "meta": {counters, data position, ...},
      "variables": {"<group>/<path>": shape, ...},
      "files": {"state.npz": {"size": bytes, "sha256": hex}},
-     "sha256": hex of the canonical JSON of the three fields before it}
+     "sha256": hex of the canonical JSON of the four fields before it}
 
 A checkpoint directory is built under a temporary name and renamed when complete, so a SIGKILL
 leaves either the previous checkpoints or the new one. The newest `KEEP` are kept. On resume,
@@ -55,7 +55,8 @@ def latest(run_dir):
     return None
 
 
-def _sha256(path):
+def file_sha256(path):
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -89,7 +90,7 @@ def save(run_dir, nimg, variables, meta):
             f.flush()
             os.fsync(f.fileno())
         body = dict(format=FORMAT, meta=meta, variables={k: list(v.shape) for k, v in arrays.items()},
-                    files={STATE_FILE: dict(size=os.path.getsize(state), sha256=_sha256(state))})
+                    files={STATE_FILE: dict(size=os.path.getsize(state), sha256=file_sha256(state))})
         with open(os.path.join(tmp, META_FILE), "w") as f:
             json.dump(dict(body, sha256=_body_digest(body)), f, indent=1)
             f.flush()
@@ -138,7 +139,7 @@ def verify(path):
             if size != expected["size"]:
                 raise CheckpointError("%s: %s has %d bytes, %d were written (truncated or replaced)"
                                       % (path, name, size, expected["size"]))
-            if _sha256(file_path) != expected["sha256"]:
+            if file_sha256(file_path) != expected["sha256"]:
                 raise CheckpointError("%s: %s does not match its checksum (damaged)" % (path, name))
         except OSError as e:
             raise CheckpointError("%s: %s is unreadable (%s)" % (path, name, e.strerror or e)) from None

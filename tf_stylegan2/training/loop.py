@@ -141,8 +141,7 @@ def train(args, log=None):
 def _train(args, log):
     resume = args.get("resume")
     if resume and is_run_dir(resume):
-        with open(os.path.join(resume, OPTIONS_FILE)) as f:
-            opts = json.load(f)
+        opts = _read_options(resume)
         log = log or RunLog(resume)
         ckpt = checkpoints.find_valid(resume, log=log)
         resumed = options.resumed_options(opts, args)
@@ -186,6 +185,19 @@ def _record_options(run_dir, opts):
     in the run's options file by the chief."""
     if distribute.is_chief():
         _write_options(run_dir, opts)
+    return opts
+
+
+def _read_options(run_dir):
+    """`training_options.json` of `run_dir` (TrainingError naming it when it is unreadable)."""
+    path = os.path.join(run_dir, OPTIONS_FILE)
+    try:
+        with open(path, "rb") as f:
+            opts = json.loads(f.read().decode("utf-8"))
+        if not isinstance(opts, dict) or "total_kimg" not in opts:
+            raise ValueError("not a training options dict")
+    except (OSError, ValueError) as e:
+        raise TrainingError("%s is unreadable (%s): the run cannot be resumed" % (path, str(e).splitlines()[0]))
     return opts
 
 

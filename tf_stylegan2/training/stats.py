@@ -112,13 +112,13 @@ def truncate_jsonl(path, max_tick):
     if not os.path.exists(path):
         return
     keep = []
-    with open(path) as f:
+    with open(path, errors="replace") as f:  # a damaged file loses its damaged lines, nothing else
         for line in f:
             try:
-                entry = json.loads(line)
-            except ValueError:
+                tick = json.loads(line)["Progress/tick"]["mean"]
+            except (ValueError, KeyError, TypeError):
                 continue
-            if entry.get("Progress/tick", {}).get("mean", 0) <= max_tick:
+            if isinstance(tick, (int, float)) and tick <= max_tick:
                 keep.append(line if line.endswith("\n") else line + "\n")
     with atomic_path(path) as tmp:
         with open(tmp, "w") as f:
