@@ -214,6 +214,15 @@ def check_trajectory(opts):
 CHECKS = collections.OrderedDict([("ops", check_ops), ("networks", check_networks), ("trajectory", check_trajectory)])
 
 
+def check_device(device):
+    """`device` ("CPU:0", "GPU:0", ...) if this machine has it, else SelfcheckError."""
+    import tensorflow as tf
+    known = [d.name.replace("/device:", "") for d in tf.config.list_logical_devices()]
+    if device not in known:
+        raise SelfcheckError("--device=%s: this machine has %s" % (device, ", ".join(known)))
+    return device
+
+
 def run_checks(opts, names=None, on_row=None):
     """Run `CHECKS` (or those in `names`) on `opts["device"]` (e.g. "CPU:0", "GPU:0").
 
@@ -226,10 +235,7 @@ def run_checks(opts, names=None, on_row=None):
       SelfcheckError: the device does not exist, fixtures or a recording are missing or do not fit.
     """
     import tensorflow as tf
-    device = opts.get("device") or "CPU:0"
-    known = [d.name.replace("/device:", "") for d in tf.config.list_logical_devices()]
-    if device not in known:
-        raise SelfcheckError("--device=%s: this machine has %s" % (device, ", ".join(known)))
+    device = check_device(opts.get("device") or "CPU:0")
     rows = []
     with tf.device("/device:" + device):
         for name in names or CHECKS:
@@ -279,6 +285,7 @@ def main():
         tf.get_logger().setLevel("ERROR")
         opts = dict(device=FLAGS.device, quick=FLAGS.quick, trajectory=FLAGS.trajectory,
                     trajectory_network=FLAGS.trajectory_network, save_states=FLAGS.save_states)
+        check_device(FLAGS.device)
         if not FLAGS.json:
             print(HEADER, flush=True)
         rows = run_checks(opts, on_row=None if FLAGS.json else lambda row: print(format_row(row), flush=True))
