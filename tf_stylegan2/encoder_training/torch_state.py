@@ -1,0 +1,40 @@
+"""Setting a built Keras layer's variables from a PyTorch state dict read without torch."""
+
+import numpy as np
+
+from tf_stylegan2.encoders.layers import from_torch
+from tf_stylegan2.official.torch_pickle import load_torch_file
+from tf_stylegan2.official.unpickler import NetworkPickleError
+
+IGNORED_SUFFIX = ".num_batches_tracked"  # BatchNorm's step counter
+
+
+def read_state_dict(path, what):
+    """`load_torch_file(path)` -> `{name: ndarray}`; one-line NetworkPickleError if it is not a state dict."""
+    obj = load_torch_file(path)
+    if not isinstance(obj, dict) or not all(isinstance(k, str) and isinstance(v, np.ndarray) for k, v in obj.items()):
+        raise NetworkPickleError("%s is not a %s state dict (a dict of named tensors)" % (path, what))
+    return dict(obj)
+
+
+def assign_torch_weights(targets, tensors, what):
+    """Assign `tensors` (`{PyTorch name: ndarray}`) to `targets` (`{name: (variable, layout)}`).
+
+    Raises:
+      NetworkPickleError: missing or unexpected names, shape mismatches, non-float values.
+    """
+    given = {k for k in tensors if not k.endswith(IGNORED_SUFFIX)}
+    unexpected, missing = sorted(given - set(targets)), sorted(set(targets) - given)
+    if unexpected or missing:
+        raise NetworkPickleError("%s: %s" % (what, "; ".join(
+            "%s weights %s" % (kind, ", ".join(keys[:5]) + (" ..." if len(keys) > 5 else ""))
+            for kind, keys in (("unexpected", unexpected), ("missing", missing)) if keys)))
+    for key, (variable, layout) in targets.items():
+        value = tensors[key]
+        if value.dtype.kind != "f":
+            raise NetworkPickleError("%s: %s holds %s values, expected floats" % (what, key, value.dtype))
+        value = from_torch(value, layout)
+        if tuple(value.shape) != tuple(variable.shape):
+            raise NetworkPickleError("%s: %s has shape %s in our layout, expected %s"
+                                     % (what, key, tuple(value.shape), tuple(variable.shape)))
+        variable.assign(value.astype(np.float32))
