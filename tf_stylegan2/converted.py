@@ -8,6 +8,8 @@ Layout (written by `save`, read by `load` and `tf_stylegan2.load_network`):
                          (classes StyleGAN1Generator / StyleGAN1Discriminator for StyleGAN v1 networks)
     G.weights.h5, D.weights.h5, G_ema.weights.h5   (Keras 3 `save_weights` format, NHWC layouts)
 
+`networks` always holds `G_ema`; `G` and `D` only when the source has them (a rosinality file of
+`g_ema` + `latent_avg`, the usual shared form, has neither): `load` gives None for an absent one.
 The networks are rebuilt from their `get_config()`, so no pickle is needed afterwards.
 """
 
@@ -32,9 +34,13 @@ def is_converted_dir(path):
 
 
 def save(nets, directory, source=None):
-    """Write `nets` (a `Networks` of Keras networks) into the existing `directory`."""
+    """Write `nets` (a `Networks` of Keras networks; G and D may be None) into the existing `directory`."""
+    if nets.G_ema is None:
+        raise ValueError("a converted directory needs G_ema")
     entries = {}
     for key, net in zip(Networks._fields, nets):
+        if net is None:
+            continue
         weights = "%s.weights.h5" % key
         net.save_weights(os.path.join(directory, weights))
         entries[key] = {"class": type(net).__name__, "config": net.get_config(), "weights": weights}
@@ -44,7 +50,7 @@ def save(nets, directory, source=None):
 
 
 def load(directory):
-    """Rebuild the networks of a converted directory -> `Networks(G, D, G_ema)`.
+    """Rebuild the networks of a converted directory -> `Networks(G, D, G_ema)` (None for an absent G or D).
 
     Raises:
       NetworkPickleError: missing or malformed config, unknown class, unreadable weights.
@@ -59,12 +65,17 @@ def load(directory):
     if config.get("version") != VERSION:
         raise NetworkPickleError("%s: unsupported converted-network version %r" % (directory, config.get("version")))
     entries = config.get("networks")
-    if not isinstance(entries, dict) or set(entries) != set(Networks._fields):
-        raise NetworkPickleError("%s: config.json must describe the networks %s"
-                                 % (directory, ", ".join(Networks._fields)))
+    if not isinstance(entries, dict) or "G_ema" not in entries or not set(entries) <= set(Networks._fields):
+        raise NetworkPickleError("%s: config.json must describe G_ema and optionally G and D, got %s"
+                                 % (directory, sorted(entries) if isinstance(entries, dict) else type(entries).__name__))
     nets = []
     for key in Networks._fields:
+        if key not in entries:
+            nets.append(None)
+            continue
         entry = entries[key]
+        if not isinstance(entry, dict):
+            raise NetworkPickleError("%s: the entry of %s is not an object" % (directory, key))
         cls = _CLASSES.get(entry.get("class"))
         if cls is None:
             raise NetworkPickleError("%s: unknown network class %r for %s" % (directory, entry.get("class"), key))

@@ -8,6 +8,7 @@ import tensorflow as tf
 from tf_stylegan2 import converted, sources
 from tf_stylegan2.files import atomic_directory
 from tf_stylegan2.progress import Progress
+from tf_stylegan2.export import served
 from tf_stylegan2.export.saved_model import export_saved_model
 from tf_stylegan2.images import to_uint8
 from tf_stylegan2.seeds import z_from_seeds
@@ -21,7 +22,8 @@ VERIFY_UINT8_TOLERANCE = 1
 def convert_network(source, output_dir, cache_dir=None, saved_model=True, verify_seeds=0, truncation_psi=0.5,
                     keras_file=False):
     """Write `output_dir` (atomically: it appears, or replaces an existing one, only when complete):
-    `config.json` + `{G,D,G_ema}.weights.h5` (see `tf_stylegan2.converted`), `saved_model/`, and with
+    `config.json` + `{G,D,G_ema}.weights.h5` (see `tf_stylegan2.converted`; G and D only when the
+    source has them, e.g. not for a rosinality `g_ema` + `latent_avg` file), `saved_model/`, and with
     `keras_file` `G_ema.keras` (a Keras file: `keras.saving.load_model` reads it once `tf_stylegan2`
     is imported, which registers the classes).
 
@@ -37,7 +39,7 @@ def convert_network(source, output_dir, cache_dir=None, saved_model=True, verify
     """
     with atomic_directory(output_dir) as tmp:
         nets = sources.load_network(source, cache_dir=cache_dir, progress=True)
-        if nets.G is None:
+        if isinstance(nets.G_ema, served.SavedModelGenerator):
             raise ValueError("%s is a SavedModel: convert from the pickle or the converted directory" % source)
         stages = Progress(total=2 + int(verify_seeds > 0) + int(keras_file), desc="convert")
         converted.save(nets, tmp, source=str(sources.DEFAULT_NETWORK if source is None else source))

@@ -220,9 +220,15 @@ def save_pickle(networks, path):
     atomically (a temporary file renamed into place once complete and synced).
 
     Raises:
-      ValueError: networks no official format can hold.
+      ValueError: networks no official format can hold, or G or D absent (NVIDIA's pickle is always
+        the triple: stylegan2-ada-pytorch's legacy.py and this project's reader require all three).
       OSError: the file cannot be written (nothing is left behind).
     """
+    absent = [key for key in ("G", "D") if getattr(networks, key) is None]
+    if absent:
+        raise ValueError("an official pickle holds G, D and Gs (NVIDIA's readers need all three) but these networks "
+                         "have no %s (a g_ema-only file?): save them with save_rosinality or the converter instead"
+                         % " or ".join(absent))
     if stylegan1_save.is_stylegan1(networks):
         states = tuple(_stylegan1_network(spec) for spec in stylegan1_save.network_specs(networks))
         protocol = stylegan1_save.PROTOCOL
