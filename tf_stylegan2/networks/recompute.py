@@ -4,9 +4,7 @@ backward pass instead of keeping its intermediate activations, to first and seco
 `tf.recompute_grad` cannot serve the regularisation phases: the gradient it defines is itself a
 custom gradient whose own gradient raises, so R1 (d/dD_vars of |dD/dx|^2) and the path length
 (d/dG_vars of |dG/dw|) fail through it. `call` defines a gradient made of ordinary differentiable
-ops (the recomputed forward and a tape's gradient of it), so a tape around it differentiates again;
-that gradient is itself recomputed, so the second-order pass does not keep the activations that the
-first-order pass recomputed either.
+ops (the recomputed forward and a tape's gradient of it), so a tape around it differentiates again.
 
 Modes (`MODES`): "off" keeps every activation; "blocks" recomputes every synthesis and
 discriminator block; "auto" recomputes the blocks with the largest activations, as few as keep the
@@ -54,21 +52,13 @@ def call(fn, *args):
             first = tf.reshape(dys[0], [-1])[:1]
             delay = tf.reduce_sum(tf.where(tf.math.is_finite(first), tf.zeros_like(first), first))
             inputs = [t + tf.cast(delay, t.dtype) for t in tensors]
-            n = len(inputs)
-
-            def vjp(*inputs_and_dys):
-                with tf.GradientTape() as tape:
-                    tape.watch(inputs_and_dys[:n])
-                    tape.watch(variables)
-                    recomputed = run(inputs_and_dys[:n])
-                return tuple(tape.gradient(recomputed, list(inputs_and_dys[:n]) + variables,
-                                           output_gradients=list(inputs_and_dys[n:]),
-                                           unconnected_gradients=tf.UnconnectedGradients.ZERO))
-
-            # The gradient is a recomputed call too: a second-order pass (R1, the path length) that
-            # differentiates it keeps its inputs only, not the activations recomputed for it.
-            grads = call(vjp, *inputs, *dys)
-            return list(grads[:n]), list(grads[n:])
+            with tf.GradientTape() as tape:
+                tape.watch(inputs)
+                tape.watch(variables)
+                recomputed = run(inputs)
+            grads = tape.gradient(recomputed, inputs + variables, output_gradients=dys,
+                                  unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            return grads[:len(inputs)], grads[len(inputs):]
 
         return outputs, grad
 
