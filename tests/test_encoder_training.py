@@ -9,11 +9,14 @@ import pytest
 import tensorflow as tf
 
 from conftest import DATA
-from psp_fixture import load_psp, nhwc
+from psp_fixture import load_psp, nhwc, psp_path
 
-from tf_stylegan2.encoder_training import (LossWeights, PSPLoss, alex_lpips_from_state_dict,
+import tf_stylegan2 as sg
+from tf_stylegan2.encoder_training import (LossWeights, PSPLoss, TrainStep, alex_lpips_from_state_dict,
                                            arcface_from_state_dict)
+from tf_stylegan2.encoder_training.losses import face_crop
 from tf_stylegan2.encoders import pool_outputs
+from tf_stylegan2.encoders.resampling import adaptive_avg_pool
 
 TRAINING = os.path.join(DATA, "psp_training")
 FIXTURE_WEIGHTS = LossWeights(id_lambda=0.1, l2_lambda=1.0, lpips_lambda=0.8, w_norm_lambda=0.005)
@@ -69,8 +72,6 @@ def test_id_loss_crop_pool_features_and_dot_products():
     x, y, y_hat, latent = loss_batch()
     r = refs()
     loss = PSPLoss(FIXTURE_WEIGHTS, lpips, arcface, r["latent_avg"])
-    from tf_stylegan2.encoder_training.losses import face_crop
-    from tf_stylegan2.encoders.resampling import adaptive_avg_pool
     np.testing.assert_allclose(adaptive_avg_pool(face_crop(tf.constant(y_hat)), 112).numpy(),
                                nhwc(r["id_crop_pool_y_hat"]), atol=1e-6, rtol=1e-5)
     for name, images in (("y_hat", y_hat), ("y", y), ("x256", x)):
@@ -92,3 +93,98 @@ def test_calc_loss_terms_and_total(weights, total_key):
             ("loss_lpips_crop", "loss_l2_crop") if weights.l2_lambda_crop else ()):
         np.testing.assert_allclose(terms[key].numpy(), r[key], rtol=1e-5, err_msg=key)
     np.testing.assert_allclose(total.numpy(), r[total_key], rtol=1e-5)
+
+
+def torch_value(variable, layout):
+    """Our variable's value in PyTorch's layout."""
+    return to_torch(variable.numpy(), layout)
+
+
+def to_torch(value, layout):
+    """An array in our layout -> PyTorch's."""
+    return value.transpose(3, 2, 0, 1) if layout == "oihw" else value.T if layout == "out_in" else value
+
+
+def test_seven_training_steps_with_ranger_match_psp():
+    """pSp's loop in train mode, same batch, Ranger lr 1e-4: step-1 losses, BN running statistics,
+    gradients; updates after steps 1, 5 (momentum-only RAdam), 6 (adaptive + Lookahead sync), 7; the
+    seven losses. Measured: losses within 5e-7 relative, gradients within 1.5e-5 of their std, grad
+    norms 1e-3, updates within 1 ulp of the parameters (< 0.8% of the largest update)."""
+    r = refs()
+    lpips, arcface = criteria()
+    psp = sg.load_encoder(psp_path())  # a fresh copy: training changes it
+    step = TrainStep(psp.encoder, psp.decoder, PSPLoss(FIXTURE_WEIGHTS, lpips, arcface, psp.latent_avg),
+                     psp.latent_avg, noise_mode="const")  # the recording used randomize_noise=False
+    weights = {"encoder." + k: v for k, v in psp.encoder.torch_weights().items()}
+    keys = sorted({k.split("/", 1)[1] for k in r if k.startswith("train_param_after_step1/")})
+    initial = {k: torch_value(*weights[k]) for k in keys}
+    x, x256, y = nhwc(r["loss_x64"]), upsample(r["loss_x64"], 4), upsample(r["loss_y_sub4"], 4)
+
+    terms, grads = step._gradients(tf.constant(x), tf.constant(y), tf.constant(x256))
+    for name in ("l2", "lpips", "id", "w_norm"):
+        np.testing.assert_allclose(terms["loss_" + name].numpy(), r["train_step1_loss_" + name], rtol=1e-5,
+                                   err_msg=name)
+    for key in [k for k in r if k.startswith("train_bn_after_fwd1/")]:
+        name, stat = key.split("/", 1)[1].rsplit(".", 1)
+        np.testing.assert_allclose(weights[name + "." + stat][0].numpy(), r[key], atol=1e-6, rtol=1e-5, err_msg=key)
+    by_variable = {id(v): g for v, g in zip(step.variables, grads)}
+    names = [str(n) for n in r["train_grad_norm_names"]]
+    assert len(names) == len(step.variables)
+    norms = [np.linalg.norm(by_variable[id(weights[n][0])].numpy()) for n in names]
+    np.testing.assert_allclose(norms, r["train_grad_norms"], rtol=1e-3)
+    for key in [k for k in r if k.startswith("train_grad_step1/")]:
+        variable, layout = weights[key.split("/", 1)[1]]
+        ours = to_torch(by_variable[id(variable)].numpy(), layout)
+        print(key, "max |grad error| / std(grad)", np.abs(ours - r[key]).max() / r[key].std())
+        np.testing.assert_allclose(ours, r[key], atol=5e-5 * r[key].std(), rtol=0, err_msg=key)
+    step.optimizer.apply(grads)
+    losses = [terms["loss"].numpy()]
+    for done in range(1, 7):  # `done` optimizer steps applied so far
+        if done in (1, 5, 6):
+            check_updates(r, weights, initial, keys, done)
+        losses.append(step.step(x, y, x256)["loss"].numpy())
+    check_updates(r, weights, initial, keys, 7)
+    print("loss rel errors", np.abs(np.array(losses) / r["train_losses"] - 1))
+    np.testing.assert_allclose(losses, r["train_losses"], rtol=1e-5)
+
+
+def check_updates(r, weights, initial, keys, after):
+    """Parameter updates since the start vs pSp's: the error allowed is a fraction of the largest
+    update plus float32 rounding of the parameters (updates of 1e-7 on weights of 0.1 are a few ulp)."""
+    for key in keys:
+        ours = torch_value(*weights[key]) - initial[key]
+        ref = r["train_param_after_step%d/%s" % (after, key)] - initial[key]
+        ulp = np.spacing(np.abs(initial[key]).max())
+        err = np.abs(ours - ref).max()
+        print("step", after, key, "max|err| %.3g = %.3g of max|update|, %.3g ulp" % (err, err / np.abs(ref).max(), err / ulp))
+        np.testing.assert_allclose(ours, ref, atol=1e-3 * np.abs(ref).max() + 2 * ulp, rtol=0,
+                                   err_msg="%s step %d" % (key, after))
+
+
+def test_ranger_against_numpy_over_thirteen_steps():
+    """Ranger on a conv kernel (HWIO, centralised per output channel) and a vector (not centralised),
+    against a NumPy transcription of pSp's update rules: momentum-only steps 1-5, adaptive from 6,
+    Lookahead syncs at 6 and 12."""
+    from tf_stylegan2.encoder_training.ranger import Ranger, radam_step_size
+    rng = np.random.RandomState(0)
+    values = [rng.randn(3, 3, 4, 5).astype(np.float32), rng.randn(5).astype(np.float32)]
+    variables = [tf.Variable(v) for v in values]
+    opt = Ranger(variables, lr=1e-2)
+    p = [v.astype(np.float64) for v in values]
+    m, v, slow = [np.zeros_like(x) for x in p], [np.zeros_like(x) for x in p], [x.copy() for x in p]
+    for t in range(1, 14):
+        grads = [rng.randn(*x.shape).astype(np.float32) for x in p]
+        opt.apply([tf.constant(g) for g in grads])
+        rho, size = radam_step_size(t, 0.95, 0.999, 5)
+        assert (rho > 5) == (t >= 6)
+        for i, g in enumerate(grads):
+            g = g.astype(np.float64)
+            if g.ndim > 1:
+                g = g - g.mean(axis=(0, 1, 2), keepdims=True)
+            v[i] = 0.999 * v[i] + 0.001 * g * g
+            m[i] = 0.95 * m[i] + 0.05 * g
+            p[i] -= 1e-2 * size * (m[i] / (np.sqrt(v[i]) + 1e-5) if rho > 5 else m[i])
+            if t % 6 == 0:
+                slow[i] += 0.5 * (p[i] - slow[i])
+                p[i] = slow[i].copy()
+            np.testing.assert_allclose(variables[i].numpy(), p[i], atol=1e-6, err_msg="step %d" % t)

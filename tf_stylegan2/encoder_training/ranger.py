@@ -45,12 +45,13 @@ class Ranger:
         self.eps, self.use_gc = float(eps), bool(use_gc)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="ranger_step")
 
-        def slot(v, kind, init):
-            return tf.Variable(init, trainable=False, name="%s_%s" % (v.name.replace(":", "_").replace("/", "_"), kind))
+        def slots(kind, values):
+            return [tf.Variable(value, trainable=False, name="ranger_%s_%d" % (kind, i))
+                    for i, value in enumerate(values)]
 
-        self.exp_avg = [slot(v, "m", tf.zeros_like(v)) for v in self.variables]
-        self.exp_avg_sq = [slot(v, "v", tf.zeros_like(v)) for v in self.variables]
-        self.slow = [slot(v, "slow", v.read_value()) for v in self.variables]
+        self.exp_avg = slots("m", [tf.zeros(v.shape, tf.float32) for v in self.variables])
+        self.exp_avg_sq = slots("v", [tf.zeros(v.shape, tf.float32) for v in self.variables])
+        self.slow = slots("slow", [v.numpy() for v in self.variables])
 
     def slots(self):
         return [self.step] + self.exp_avg + self.exp_avg_sq + self.slow

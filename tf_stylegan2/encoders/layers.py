@@ -82,8 +82,13 @@ class TorchConv2d(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="tf_stylegan2")
 class TorchBatchNorm(keras.layers.Layer):
-    """PyTorch's `BatchNorm2d(channels)` in eval mode: `(x - running_mean) / sqrt(running_var + 1e-5)
-    * weight + bias`, per channel (the last axis). Running statistics are non-trainable."""
+    """PyTorch's `BatchNorm2d(channels)` (or `BatchNorm1d` on `[N, C]`), per channel (the last axis).
+
+    Eval mode (default): `(x - running_mean) / sqrt(running_var + 1e-5) * weight + bias`.
+    `training=True` (PyTorch's train mode): normalises by the batch's mean and biased variance over
+    all other axes and updates the non-trainable running statistics with momentum 0.1, the
+    variance unbiased (`* n / (n - 1)`), as PyTorch does.
+    """
 
     def __init__(self, channels, **kwargs):
         super().__init__(**kwargs)
@@ -97,9 +102,17 @@ class TorchBatchNorm(keras.layers.Layer):
         self.running_var = add_weight(self, "running_var", c, "ones", trainable=False)
         self.built = True
 
-    def call(self, x):
-        scale = self.weight * tf.math.rsqrt(self.running_var + BATCH_NORM_EPS)
-        return x * scale + (self.bias - self.running_mean * scale)
+    def call(self, x, training=None):
+        if training:
+            axes = list(range(len(x.shape) - 1))
+            mean, var = tf.nn.moments(x, axes)
+            n = tf.cast(tf.size(x) // self.channels, x.dtype)
+            self.running_mean.assign(0.9 * self.running_mean + 0.1 * mean)
+            self.running_var.assign(0.9 * self.running_var + 0.1 * var * n / (n - 1.0))
+        else:
+            mean, var = self.running_mean, self.running_var
+        scale = self.weight * tf.math.rsqrt(var + BATCH_NORM_EPS)
+        return x * scale + (self.bias - mean * scale)
 
     def torch_weights(self):
         return {name: (getattr(self, name), TORCH_SAME) for name in ("weight", "bias", "running_mean", "running_var")}
