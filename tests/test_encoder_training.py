@@ -188,3 +188,47 @@ def test_ranger_against_numpy_over_thirteen_steps():
                 slow[i] += 0.5 * (p[i] - slow[i])
                 p[i] = slow[i].copy()
             np.testing.assert_allclose(variables[i].numpy(), p[i], atol=1e-6, err_msg="step %d" % t)
+
+
+def test_generate_pairs_renders_the_same_w_and_noise_through_both_networks(tmp_path, capsys):
+    """run_generator.py generate-pairs: A's W and A's const noise through A (source/) and B (target/:
+    here A with other weights in one ToRGB and other noise buffers), pairs.json; incompatible
+    networks are a one-line error before any run directory exists."""
+    import glob
+    import json
+    from PIL import Image
+    from conftest import fixture_path, load_fixture_networks
+    from test_run_generator import run_app
+    from tf_stylegan2 import converted, generation
+    nets = load_fixture_networks("orig")
+    a = nets.G_ema
+    b_nets = sg.load_network(fixture_path("orig"))
+    b = b_nets.G_ema
+    rng = np.random.RandomState(1)
+    for buf in b.synthesis.noise_buffers:
+        buf.assign(rng.randn(*buf.shape).astype(np.float32))
+    rgb = [v for v in b.synthesis.trainable_variables if "torgb" in v.path.lower() and v.path.endswith("bias")][0]
+    rgb.assign(rgb.numpy() + 0.5)
+    os.makedirs(tmp_path / "b")
+    converted.save(b_nets, str(tmp_path / "b"), source="test")
+    seeds = [3, 1, 4]
+    assert run_app("generate-pairs", "--network", fixture_path("orig"), "--network-b", tmp_path / "b",
+                   "--seeds", "3,1,4", "--batch-size", 2, "--result-dir", tmp_path / "out") == 0
+    (run_dir,) = glob.glob(str(tmp_path / "out" / "*-generate-pairs"))
+    record = json.load(open(os.path.join(run_dir, "pairs.json")))
+    ws = generation.seed_ws(a, seeds, 1.0)
+    assert [p["seed"] for p in record["pairs"]] == seeds and record["noise_mode"] == "const"
+    np.testing.assert_array_equal(np.array([p["w"] for p in record["pairs"]], np.float32), ws[:, 0])
+    noise = [np.repeat(buf.numpy(), 3, 0) for buf in a.synthesis.noise_buffers]
+    source = np.stack([np.asarray(Image.open(os.path.join(run_dir, p["source"]))) for p in record["pairs"]])
+    target = np.stack([np.asarray(Image.open(os.path.join(run_dir, p["target"]))) for p in record["pairs"]])
+    np.testing.assert_array_equal(source, generation.render_ws(a, ws, "const"))
+    np.testing.assert_array_equal(target, generation.render_ws(b, ws, "const", noise))
+    assert np.abs(target.astype(int) - generation.render_ws(b, ws, "const").astype(int)).max() > 0  # B's own noise
+    assert np.abs(target.astype(int) - source.astype(int)).mean() > 1
+    capsys.readouterr()
+    assert run_app("generate-pairs", "--network", fixture_path("orig"), "--network-b", fixture_path("public"),
+                   "--seeds", "1", "--result-dir", tmp_path / "bad") != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not compatible: A takes 6 ws of 128, B 8 ws of 512" in err[0], err
+    assert not glob.glob(str(tmp_path / "bad" / "*-generate-pairs"))

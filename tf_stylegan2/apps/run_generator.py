@@ -1,6 +1,6 @@
 """`run_generator.py`: NVIDIA's generation apps (generate-images, style-mixing-example) plus
-per-layer latent mixing, network blending, rendering of latent files, SeFa directions and latent
-editing (PaddleGAN's editing app).
+per-layer latent mixing, network blending, rendering of latent files, SeFa directions, latent
+editing (PaddleGAN's editing app) and paired datasets for encoder training (generate-pairs).
 
 Every subcommand writes into a new `<result_dir>/<NNNNN>-<subcommand>/` directory, created only
 after the arguments and inputs have been checked.
@@ -14,6 +14,7 @@ from absl import flags
 import tf_stylegan2 as sg
 from tf_stylegan2 import blending, converted, editing, generation, latents
 from tf_stylegan2.apps import cli
+from tf_stylegan2.encoder_training import pairs
 from tf_stylegan2.files import atomic_directory, create_run_dir, save_png
 from tf_stylegan2.progress import Progress
 
@@ -58,6 +59,8 @@ def define_flags():
     flags.DEFINE_string("noise_file", None, "generate-from-latents: per-layer noise (.npz noise0.., e.g. the "
                         "projector's <prefix>noise.npz) used for every latent instead of --noise-mode", **_ARGS)
     flags.DEFINE_string("high_res_network", None, "blend-networks: the network giving the high-resolution layers",
+                        **_ARGS)
+    flags.DEFINE_string("network_b", None, "generate-pairs: the second network (the targets), e.g. a blended one",
                         **_ARGS)
     flags.DEFINE_integer("resolution", None, "blend-networks: switch resolution (4 .. img_resolution)", **_ARGS)
     flags.DEFINE_integer("level", 0, "blend-networks: switch at the resolution's first (0) or second (1) layer",
@@ -357,6 +360,24 @@ def edit_latents():
     print(run_dir)
 
 
+def generate_pairs():
+    """A paired dataset for encoder training: each seed's W (network A's mapping, psi 1 unless
+    given) and noise (const: A's buffers) rendered by A into `source/` and by B into `target/`,
+    with `pairs.json` (seeds, file names, W); see `tf_stylegan2.encoder_training.pairs`."""
+    _require("network", "network_b", "seeds")
+    seeds = cli.parse_int_list(FLAGS.seeds, "seed")
+    a, b = _generator(FLAGS.network), _generator(FLAGS.network_b)
+    noise_mode = _flag_or("noise_mode", "const")
+    pairs.check_arguments(a, b, noise_mode, FLAGS["class"].value)
+    run_dir = create_run_dir(FLAGS.result_dir, "generate-pairs")
+    progress = Progress(total=len(seeds), desc="generate-pairs")
+    pairs.generate_pairs(a, b, seeds, run_dir, truncation_psi=_flag_or("truncation_psi", 1.0), noise_mode=noise_mode,
+                         class_idx=FLAGS["class"].value, batch_size=FLAGS.batch_size, progress=progress,
+                         info=dict(network=FLAGS.network, network_b=FLAGS.network_b))
+    progress.close()
+    print(run_dir)
+
+
 SUBCOMMANDS = {
     "generate-images": generate_images,
     "style-mixing-example": style_mixing_example,
@@ -365,6 +386,7 @@ SUBCOMMANDS = {
     "blend-networks": blend_networks,
     "sefa": sefa,
     "edit-latents": edit_latents,
+    "generate-pairs": generate_pairs,
 }
 
 
