@@ -232,3 +232,28 @@ def test_generate_pairs_renders_the_same_w_and_noise_through_both_networks(tmp_p
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not compatible: A takes 6 ws of 128, B 8 ws of 512" in err[0], err
     assert not glob.glob(str(tmp_path / "bad" / "*-generate-pairs"))
+
+
+def test_psp_checkpoint_written_back_equals_psps_own(tmp_path):
+    """The fixture's pSp checkpoint, loaded and written again: the same state_dict keys and
+    tensors (BatchNorm step counters aside), every opts field pSp wrote, latent_avg [n_styles, w_dim];
+    sg.load_encoder reads it and gives pSp's codes and images."""
+    from tf_stylegan2.encoder_training.checkpoint import psp_opts, save_psp_checkpoint
+    from tf_stylegan2.official.torch_pickle import load_torch_file
+    from psp_fixture import psp_refs
+    psp = sg.load_encoder(psp_path())
+    theirs = load_torch_file(psp_path())
+    opts = psp_opts(32, **{k: v for k, v in theirs["opts"].items() if k not in ("output_size", "n_styles")})
+    save_psp_checkpoint(tmp_path / "ours.pt", psp.encoder, psp.decoder, opts, psp.latent_avg, bn_steps=1000)
+    ours = load_torch_file(tmp_path / "ours.pt")
+    assert list(ours) == ["state_dict", "opts", "latent_avg"]
+    assert set(ours["state_dict"]) == set(theirs["state_dict"])
+    for key, value in theirs["state_dict"].items():
+        assert ours["state_dict"][key].dtype == value.dtype and ours["state_dict"][key].shape == value.shape, key
+        np.testing.assert_array_equal(ours["state_dict"][key], value, err_msg=key)
+    assert ours["opts"] == dict(theirs["opts"])
+    np.testing.assert_array_equal(ours["latent_avg"], theirs["latent_avg"])
+    reloaded = sg.load_encoder(tmp_path / "ours.pt")
+    r = psp_refs()
+    np.testing.assert_allclose(reloaded.encode(nhwc(r["x"])), r["codes"], atol=1e-4, rtol=1e-4)
+    np.testing.assert_allclose(reloaded.decode(r["codes"]).numpy(), nhwc(r["images"]), atol=1e-4, rtol=1e-4)

@@ -1,8 +1,8 @@
-"""Setting a built Keras layer's variables from a PyTorch state dict read without torch."""
+"""PyTorch state dicts <-> built Keras layers' variables, without torch."""
 
 import numpy as np
 
-from tf_stylegan2.encoders.layers import from_torch
+from tf_stylegan2.encoders.layers import TORCH_CONV, TORCH_LINEAR, from_torch
 from tf_stylegan2.official.torch_pickle import load_torch_file
 from tf_stylegan2.official.unpickler import NetworkPickleError
 
@@ -15,6 +15,16 @@ def read_state_dict(path, what):
     if not isinstance(obj, dict) or not all(isinstance(k, str) and isinstance(v, np.ndarray) for k, v in obj.items()):
         raise NetworkPickleError("%s is not a %s state dict (a dict of named tensors)" % (path, what))
     return dict(obj)
+
+
+def to_torch(value, layout):
+    """An array in our layout -> PyTorch's (the inverse of `encoders.layers.from_torch`), C-contiguous."""
+    value = np.asarray(value)
+    if layout == TORCH_CONV:
+        value = value.transpose(3, 2, 0, 1)
+    elif layout == TORCH_LINEAR:
+        value = value.T
+    return np.ascontiguousarray(value)
 
 
 def assign_torch_weights(targets, tensors, what):

@@ -104,7 +104,7 @@ class _Pickle:
         storage_type = _STORAGE_TYPES.get(np.dtype(dtype))
         if storage_type is None:
             raise TypeError("cannot write a %s tensor into a torch.save file" % array.dtype)
-        array = np.ascontiguousarray(array, dtype)
+        array = np.asarray(array, dtype, order="C")  # keeps 0-d arrays 0-d (ascontiguousarray makes them 1-d)
         key = str(len(self.storages))
         self.storages.append((key, array))
         shape = tuple(int(n) for n in array.shape)
