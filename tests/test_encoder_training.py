@@ -15,6 +15,7 @@ import tf_stylegan2 as sg
 from tf_stylegan2.encoder_training import (LossWeights, PSPLoss, TrainStep, alex_lpips_from_state_dict,
                                            arcface_from_state_dict)
 from tf_stylegan2.encoder_training.losses import face_crop
+from tf_stylegan2.encoder_training.torch_state import to_torch
 from tf_stylegan2.encoders import pool_outputs
 from tf_stylegan2.encoders.resampling import adaptive_avg_pool
 
@@ -98,11 +99,6 @@ def test_calc_loss_terms_and_total(weights, total_key):
 def torch_value(variable, layout):
     """Our variable's value in PyTorch's layout."""
     return to_torch(variable.numpy(), layout)
-
-
-def to_torch(value, layout):
-    """An array in our layout -> PyTorch's."""
-    return value.transpose(3, 2, 0, 1) if layout == "oihw" else value.T if layout == "out_in" else value
 
 
 def test_seven_training_steps_with_ranger_match_psp():
@@ -257,3 +253,13 @@ def test_psp_checkpoint_written_back_equals_psps_own(tmp_path):
     r = psp_refs()
     np.testing.assert_allclose(reloaded.encode(nhwc(r["x"])), r["codes"], atol=1e-4, rtol=1e-4)
     np.testing.assert_allclose(reloaded.decode(r["codes"]).numpy(), nhwc(r["images"]), atol=1e-4, rtol=1e-4)
+
+
+def test_psp_opts_defaults_and_unknown_options():
+    from tf_stylegan2.encoder_training.checkpoint import psp_opts
+    opts = psp_opts(256, start_from_latent_avg=True)
+    assert (opts["output_size"], opts["n_styles"], opts["optim_name"], opts["lpips_lambda"], opts["id_lambda"]) == \
+        (256, 14, "ranger", 0.8, 0)
+    assert opts["start_from_latent_avg"] is True and opts["encoder_type"] == "GradualStyleEncoder"
+    with pytest.raises(ValueError, match="not pSp options: lr"):
+        psp_opts(256, lr=1e-3)

@@ -13,14 +13,16 @@ from tf_stylegan2.encoder_training.torch_state import to_torch
 from tf_stylegan2.official.torch_save import save_torch_file
 from tf_stylegan2.rosinality.save import generator_state_dict
 
-# pSp's `TrainOptions` defaults (options/train_options.py), the fields its Coach and pSp(opts) read.
+# pSp's `TrainOptions` defaults (options/train_options.py; `device` and `n_styles` are set by its Coach and
+# pSp), the fields its checkpoints hold.
 PSP_DEFAULT_OPTS = collections.OrderedDict([
-    ("exp_dir", ""), ("dataset_type", "ffhq_encode"), ("encoder_type", "GradualStyleEncoder"), ("input_nc", 3),
+    ("exp_dir", None), ("dataset_type", "ffhq_encode"), ("encoder_type", "GradualStyleEncoder"), ("input_nc", 3),
     ("label_nc", 0), ("output_size", 1024), ("batch_size", 4), ("test_batch_size", 2), ("workers", 4),
     ("test_workers", 2), ("learning_rate", 1e-4), ("optim_name", "ranger"), ("train_decoder", False),
-    ("start_from_latent_avg", False), ("learn_in_w", False), ("lpips_lambda", 0.8), ("id_lambda", 0.0),
-    ("l2_lambda", 1.0), ("w_norm_lambda", 0.0), ("lpips_lambda_crop", 0.0), ("l2_lambda_crop", 0.0),
-    ("moco_lambda", 0.0), ("stylegan_weights", ""), ("checkpoint_path", None), ("max_steps", 500000),
+    ("start_from_latent_avg", False), ("learn_in_w", False), ("lpips_lambda", 0.8), ("id_lambda", 0),
+    ("l2_lambda", 1.0), ("w_norm_lambda", 0), ("lpips_lambda_crop", 0), ("l2_lambda_crop", 0),
+    ("moco_lambda", 0), ("stylegan_weights", "pretrained_models/stylegan2-ffhq-config-f.pt"),
+    ("checkpoint_path", None), ("max_steps", 500000),
     ("image_interval", 100), ("board_interval", 50), ("val_interval", 1000), ("save_interval", None),
     ("use_wandb", False), ("resize_factors", None), ("device", "cuda:0"), ("n_styles", 18)])
 BN_STEPS_SUFFIX = ".num_batches_tracked"
