@@ -222,7 +222,22 @@ def test_generate_pairs_renders_the_same_w_and_noise_through_both_networks(tmp_p
     np.testing.assert_array_equal(target, generation.render_ws(b, ws, "const", noise))
     assert np.abs(target.astype(int) - generation.render_ws(b, ws, "const").astype(int)).max() > 0  # B's own noise
     assert np.abs(target.astype(int) - source.astype(int)).mean() > 1
+    # an interrupted run: pairs.json lists seed 3 only, seed 1's target is missing
+    json.dump(dict(record, pairs=record["pairs"][:1]), open(os.path.join(run_dir, "pairs.json"), "w"))
+    os.remove(os.path.join(run_dir, "target", "seed0001.png"))
+    kept = os.stat(os.path.join(run_dir, "source", "seed0003.png")).st_mtime_ns
+    assert run_app("generate-pairs", "--network", fixture_path("orig"), "--network-b", tmp_path / "b",
+                   "--seeds", "3,1,4,5", "--resume", run_dir) == 0
+    resumed = json.load(open(os.path.join(run_dir, "pairs.json")))
+    assert [p["seed"] for p in resumed["pairs"]] == [3, 1, 4, 5]
+    assert os.stat(os.path.join(run_dir, "source", "seed0003.png")).st_mtime_ns == kept
+    assert resumed["pairs"][:3] == record["pairs"]
+    np.testing.assert_array_equal(np.asarray(Image.open(os.path.join(run_dir, "target", "seed0001.png"))), target[1])
     capsys.readouterr()
+    assert run_app("generate-pairs", "--network", fixture_path("orig"), "--network-b", tmp_path / "b",
+                   "--seeds", "3,6", "--truncation-psi", 0.5, "--resume", run_dir) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "written with other truncation_psi" in err[0], err
     assert run_app("generate-pairs", "--network", fixture_path("orig"), "--network-b", fixture_path("public"),
                    "--seeds", "1", "--result-dir", tmp_path / "bad") != 0
     err = capsys.readouterr().err.strip().splitlines()

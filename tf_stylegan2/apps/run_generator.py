@@ -62,6 +62,8 @@ def define_flags():
                         **_ARGS)
     flags.DEFINE_string("network_b", None, "generate-pairs: the second network (the targets), e.g. a blended one",
                         **_ARGS)
+    flags.DEFINE_string("resume", None, "generate-pairs: an earlier generate-pairs run directory to complete "
+                        "(same networks and options; the seeds it holds are skipped)", **_ARGS)
     flags.DEFINE_integer("resolution", None, "blend-networks: switch resolution (4 .. img_resolution)", **_ARGS)
     flags.DEFINE_integer("level", 0, "blend-networks: switch at the resolution's first (0) or second (1) layer",
                          **_ARGS)
@@ -369,7 +371,9 @@ def generate_pairs():
     a, b = _generator(FLAGS.network), _generator(FLAGS.network_b)
     noise_mode = _flag_or("noise_mode", "const")
     pairs.check_arguments(a, b, noise_mode, FLAGS["class"].value)
-    run_dir = create_run_dir(FLAGS.result_dir, "generate-pairs")
+    if FLAGS.resume is not None and not os.path.isfile(os.path.join(FLAGS.resume, "pairs.json")):
+        raise cli.CommandError("--resume %s: not a generate-pairs run directory (no pairs.json)" % FLAGS.resume)
+    run_dir = FLAGS.resume or create_run_dir(FLAGS.result_dir, "generate-pairs")
     progress = Progress(total=len(seeds), desc="generate-pairs")
     pairs.generate_pairs(a, b, seeds, run_dir, truncation_psi=_flag_or("truncation_psi", 1.0), noise_mode=noise_mode,
                          class_idx=FLAGS["class"].value, batch_size=FLAGS.batch_size, progress=progress,

@@ -2,7 +2,7 @@
 (e.g. the original and a fine-tuned/blended one), as `run_generator.py generate-pairs` writes them.
 
 Layout of the output directory: `source/seed%04d.png` (network A), `target/seed%04d.png`
-(network B), `pairs.json`: `{"network", "network_b", "truncation_psi", "noise_mode",
+(network B), `pairs.json`: `{"network", "network_b", "truncation_psi", "noise_mode", "class_idx",
 "num_ws", "w_dim", "pairs": [{"seed", "source", "target", "w"}]}` where `w` is the seed's W
 `[w_dim]` (A's mapping of `RandomState(seed).randn(1, z_dim)`, truncated; every layer gets it), or
 `[num_ws, w_dim]` where the layers differ (a truncation cutoff).
@@ -51,22 +51,51 @@ def shared_noise(G, seeds, noise_mode):
             for i in range(syn.num_noise)]
 
 
+def _load_record(out_dir, settings):
+    """The pairs.json of an earlier run into `out_dir` (ValueError if written with other
+    `settings`), or a new record."""
+    path = os.path.join(out_dir, "pairs.json")
+    if not os.path.exists(path):
+        return dict(settings, pairs=[])
+    try:
+        with open(path) as f:
+            record = json.load(f)
+        pairs = record["pairs"]
+        seeds = [int(p["seed"]) for p in pairs]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError("cannot resume from %s: %s" % (path, str(e) or type(e).__name__)) from None
+    differ = sorted(k for k in settings if record.get(k) != settings[k])
+    if differ:
+        raise ValueError("cannot resume from %s: it was written with other %s" % (path, ", ".join(differ)))
+    record["pairs"] = [p for p, s in zip(pairs, seeds) if all(
+        os.path.isfile(os.path.join(out_dir, sub, "seed%04d.png" % s)) for sub in ("source", "target"))]
+    return record
+
+
 def generate_pairs(a, b, seeds, out_dir, truncation_psi=1.0, noise_mode="const", class_idx=None, batch_size=4,
                    progress=None, info=None):
     """Render `seeds` through generators `a` and `b` into `out_dir` (see the module docstring).
+    Resumes: seeds that the directory's pairs.json already lists (with both images present) are
+    skipped, provided it was written with the same settings.
 
     Args:
-      info: extra top-level entries for pairs.json (e.g. the network paths).
+      info: extra top-level entries for pairs.json (e.g. the network paths), part of the settings.
       progress: an object with `update(n)`, or None.
     Raises:
-      ValueError: incompatible networks, a bad noise mode or class (before anything is written).
+      ValueError: incompatible networks, a bad noise mode or class, a pairs.json of other settings
+        (before anything is written).
     """
     check_arguments(a, b, noise_mode, class_idx)
+    settings = dict(info or {}, truncation_psi=truncation_psi, noise_mode=noise_mode, class_idx=class_idx,
+                    num_ws=a.num_ws, w_dim=a.w_dim)
+    record = _load_record(out_dir, settings)
+    done = {p["seed"] for p in record["pairs"]}
+    todo = [s for s in seeds if s not in done]
+    if progress is not None:
+        progress.update(len(seeds) - len(todo))
     for sub in ("source", "target"):
         os.makedirs(os.path.join(out_dir, sub), exist_ok=True)
-    record = dict(info or {}, truncation_psi=truncation_psi, noise_mode=noise_mode, num_ws=a.num_ws, w_dim=a.w_dim,
-                  pairs=[])
-    for batch in generation.batches(list(seeds), batch_size):
+    for batch in generation.batches(todo, batch_size):
         ws = generation.seed_ws(a, batch, truncation_psi, class_idx)
         noise = shared_noise(a, batch, noise_mode)
         names = ["seed%04d.png" % s for s in batch]
