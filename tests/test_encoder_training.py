@@ -278,3 +278,29 @@ def test_psp_opts_defaults_and_unknown_options():
     assert opts["start_from_latent_avg"] is True and opts["encoder_type"] == "GradualStyleEncoder"
     with pytest.raises(ValueError, match="not pSp options: lr"):
         psp_opts(256, lr=1e-3)
+
+
+def test_encoder_body_initialised_from_an_arcface_state_dict():
+    """pSp's `encoder.load_state_dict(ir_se50, strict=False)`: input_layer and body copied, output_layer
+    ignored; an encoder of other widths is refused; label_nc != 0 skips the input layer."""
+    from tf_stylegan2.encoder_training.encoder_init import init_from_arcface
+    from tf_stylegan2.encoders import GradualStyleEncoder
+    from tf_stylegan2.official.torch_pickle import load_torch_file
+    from tf_stylegan2.official.unpickler import NetworkPickleError
+    arcface = dict(load_torch_file(os.path.join(TRAINING, "arcface-narrow.pt")))
+    encoder = GradualStyleEncoder(16, [16, 20, 24, 32], 32, 32, 8, 2)
+    encoder.build()
+    names = init_from_arcface(encoder, arcface)
+    weights = encoder.torch_weights()
+    expected = sorted(k for k in arcface if not k.startswith("output_layer.") and not k.endswith("num_batches_tracked"))
+    assert sorted(names) == expected and len(names) > 300
+    for key in names:
+        np.testing.assert_array_equal(torch_value(*weights[key]), arcface[key], err_msg=key)
+    before = weights["input_layer.0.weight"][0].numpy() + 1.0
+    weights["input_layer.0.weight"][0].assign(before)
+    assert not any(k.startswith("input_layer.") for k in init_from_arcface(encoder, arcface, skip_input_layer=True))
+    np.testing.assert_array_equal(weights["input_layer.0.weight"][0].numpy(), before)
+    other = GradualStyleEncoder(16, [16, 24, 32, 40], 40, 32, 8, 2)
+    other.build()
+    with pytest.raises(NetworkPickleError, match="widths differ"):
+        init_from_arcface(other, arcface)
