@@ -12,7 +12,7 @@ from conftest import DATA
 from psp_fixture import load_psp, nhwc, psp_path
 
 import tf_stylegan2 as sg
-from tf_stylegan2.encoder_training import (LossWeights, PSPLoss, TrainStep, alex_lpips_from_state_dict,
+from tf_stylegan2.encoder_training import (LossWeights, PSPLoss, Ranger, TrainStep, alex_lpips_from_state_dict,
                                            arcface_from_state_dict)
 from tf_stylegan2.encoder_training.losses import face_crop
 from tf_stylegan2.encoder_training.torch_state import to_torch
@@ -161,7 +161,7 @@ def test_ranger_against_numpy_over_thirteen_steps():
     """Ranger on a conv kernel (HWIO, centralised per output channel) and a vector (not centralised),
     against a NumPy transcription of pSp's update rules: momentum-only steps 1-5, adaptive from 6,
     Lookahead syncs at 6 and 12."""
-    from tf_stylegan2.encoder_training.ranger import Ranger, radam_step_size
+    from tf_stylegan2.encoder_training.ranger import radam_step_size
     rng = np.random.RandomState(0)
     values = [rng.randn(3, 3, 4, 5).astype(np.float32), rng.randn(5).astype(np.float32)]
     variables = [tf.Variable(v) for v in values]
@@ -304,3 +304,19 @@ def test_encoder_body_initialised_from_an_arcface_state_dict():
     other.build()
     with pytest.raises(NetworkPickleError, match="widths differ"):
         init_from_arcface(other, arcface)
+
+
+def test_training_steps_lower_the_reconstruction_l2():
+    """Plain encoding of the fixture decoder's own images (targets = face_pool of the renderings,
+    inputs = them at 64 px), L2 only, Ranger lr 1e-3, two alternating batches of 4: 24 steps bring
+    the L2 of the last 4 steps below half the first 4's (measured: 0.176 -> 0.065, 0.37)."""
+    psp = sg.load_encoder(psp_path())
+    rng = np.random.RandomState(0)
+    ws = (psp.latent_avg + 0.5 * rng.randn(8, 8, 32)).astype(np.float32)
+    images = psp.decoder.synthesis(tf.constant(ws), noise_mode="const")
+    x, y = tf.image.resize(images, [64, 64], "nearest").numpy(), pool_outputs(images).numpy()
+    step = TrainStep(psp.encoder, psp.decoder, PSPLoss(LossWeights(l2_lambda=1.0, lpips_lambda=0)), psp.latent_avg,
+                     optimizer=Ranger(psp.encoder.trainable_variables, lr=1e-3), noise_mode="const")
+    l2 = [float(step.step(x[i % 2 * 4:][:4], y[i % 2 * 4:][:4])["loss_l2"]) for i in range(24)]
+    print("L2 first 4 %.4f, last 4 %.4f" % (np.mean(l2[:4]), np.mean(l2[-4:])))
+    assert np.mean(l2[-4:]) < np.mean(l2[:4]) / 2

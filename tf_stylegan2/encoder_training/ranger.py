@@ -52,6 +52,7 @@ class Ranger:
         self.exp_avg = slots("m", [tf.zeros(v.shape, tf.float32) for v in self.variables])
         self.exp_avg_sq = slots("v", [tf.zeros(v.shape, tf.float32) for v in self.variables])
         self.slow = slots("slow", [v.numpy() for v in self.variables])
+        self._compiled_update = tf.function(self._update)  # one trace: the step's flags are tensors
 
     def slots(self):
         return [self.step] + self.exp_avg + self.exp_avg_sq + self.slow
@@ -66,7 +67,8 @@ class Ranger:
         step-dependent scalars are computed on the host in float64, as pSp does)."""
         step = int(self.step.numpy()) + 1
         rho, step_size = radam_step_size(step, self.beta1, self.beta2, self.threshold)
-        self._update(grads, tf.constant(-step_size * self.lr, tf.float32), rho > self.threshold, step % self.k == 0)
+        self._compiled_update(list(grads), tf.constant(-step_size * self.lr, tf.float32),
+                              tf.constant(rho > self.threshold), tf.constant(step % self.k == 0))
         self.step.assign(step)
 
     def _update(self, grads, scale, adaptive, sync):
@@ -75,10 +77,6 @@ class Ranger:
             g = self._centralise(tf.convert_to_tensor(g, tf.float32))
             v.assign(v * b2 + (1.0 - b2) * g * g)
             m.assign(m * b1 + (1.0 - b1) * g)
-            if adaptive:
-                p.assign_add(scale * (m / (tf.sqrt(v) + self.eps)))
-            else:
-                p.assign_add(scale * m)
-            if sync:
-                slow.assign_add(self.alpha * (p - slow))
-                p.assign(slow)
+            p.assign_add(scale * tf.where(adaptive, m / (tf.sqrt(v) + self.eps), m))
+            slow.assign(tf.where(sync, slow + self.alpha * (p - slow), slow))
+            p.assign(tf.where(sync, slow, p))
