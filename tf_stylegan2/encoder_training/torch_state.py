@@ -3,10 +3,9 @@
 import numpy as np
 
 from tf_stylegan2.encoders.layers import TORCH_CONV, TORCH_LINEAR, from_torch
+from tf_stylegan2.encoders.psp_weights import IGNORED_SUFFIX, check_weight_names, checked_weight
 from tf_stylegan2.official.torch_pickle import load_torch_file
 from tf_stylegan2.official.unpickler import NetworkPickleError
-
-IGNORED_SUFFIX = ".num_batches_tracked"  # BatchNorm's step counter
 
 
 def read_state_dict(path, what):
@@ -33,18 +32,7 @@ def assign_torch_weights(targets, tensors, what):
     Raises:
       NetworkPickleError: missing or unexpected names, shape mismatches, non-float values.
     """
-    given = {k for k in tensors if not k.endswith(IGNORED_SUFFIX)}
-    unexpected, missing = sorted(given - set(targets)), sorted(set(targets) - given)
-    if unexpected or missing:
-        raise NetworkPickleError("%s: %s" % (what, "; ".join(
-            "%s weights %s" % (kind, ", ".join(keys[:5]) + (" ..." if len(keys) > 5 else ""))
-            for kind, keys in (("unexpected", unexpected), ("missing", missing)) if keys)))
+    check_weight_names(tensors, targets, what)
     for key, (variable, layout) in targets.items():
-        value = tensors[key]
-        if value.dtype.kind != "f":
-            raise NetworkPickleError("%s: %s holds %s values, expected floats" % (what, key, value.dtype))
-        value = from_torch(value, layout)
-        if tuple(value.shape) != tuple(variable.shape):
-            raise NetworkPickleError("%s: %s has shape %s in our layout, expected %s"
-                                     % (what, key, tuple(value.shape), tuple(variable.shape)))
+        value = checked_weight(tensors[key], variable, layout, key, what)
         variable.assign(value.astype(np.float32))

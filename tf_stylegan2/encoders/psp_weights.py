@@ -72,20 +72,32 @@ def encoder_from_state_dict(tensors, name="encoder", what="encoder", mode="psp")
         except ValueError as e:
             raise NetworkPickleError("%s: unsupported encoder (%s)" % (what, e)) from None
         targets = encoder.torch_weights()
-        given = {k for k in tensors if not k.endswith(IGNORED_SUFFIX)}
-        unexpected, missing = sorted(given - set(targets)), sorted(set(targets) - given)
-        if unexpected or missing:
-            raise NetworkPickleError("%s: %s" % (what, "; ".join(
-                "%s weights %s" % (kind, ", ".join(keys[:5]) + (" ..." if len(keys) > 5 else ""))
-                for kind, keys in (("unexpected", unexpected), ("missing", missing)) if keys)))
+        check_weight_names(tensors, targets, what)
         for key, (variable, layout) in targets.items():
-            value = tensors.pop(key)
-            if value.dtype.kind != "f":
-                raise NetworkPickleError("%s: %s holds %s values, expected floats" % (what, key, value.dtype))
-            value = _variable_value(value, layout)
-            if tuple(value.shape) != tuple(variable.shape):
-                raise NetworkPickleError("%s: %s has shape %s in our layout, expected %s"
-                                         % (what, key, tuple(value.shape), tuple(variable.shape)))
+            value = checked_weight(tensors.pop(key), variable, layout, key, what, convert=_variable_value)
             values.set(variable, value)
             del value
     return encoder
+
+
+def check_weight_names(tensors, targets, what):
+    """Raise NetworkPickleError naming the unexpected and missing weights of `tensors`
+    (`{PyTorch name: ndarray}`, BatchNorm step counters ignored) against `targets` (`{name: ...}`)."""
+    given = {k for k in tensors if not k.endswith(IGNORED_SUFFIX)}
+    unexpected, missing = sorted(given - set(targets)), sorted(set(targets) - given)
+    if unexpected or missing:
+        raise NetworkPickleError("%s: %s" % (what, "; ".join(
+            "%s weights %s" % (kind, ", ".join(keys[:5]) + (" ..." if len(keys) > 5 else ""))
+            for kind, keys in (("unexpected", unexpected), ("missing", missing)) if keys)))
+
+
+def checked_weight(value, variable, layout, key, what, convert=from_torch):
+    """`convert(value, layout)` (a PyTorch-layout float array in our layout), its dtype and its shape
+    against `variable` checked (NetworkPickleError naming `key`)."""
+    if value.dtype.kind != "f":
+        raise NetworkPickleError("%s: %s holds %s values, expected floats" % (what, key, value.dtype))
+    value = convert(value, layout)
+    if tuple(value.shape) != tuple(variable.shape):
+        raise NetworkPickleError("%s: %s has shape %s in our layout, expected %s"
+                                 % (what, key, tuple(value.shape), tuple(variable.shape)))
+    return value
