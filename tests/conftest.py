@@ -8,12 +8,15 @@ conditional, resnet G / skip D, active conv_clamp), tested in `test_ada_fixture.
 
 import os
 import random
+import shutil
+import subprocess
 import textwrap
 
 import numpy as np
 import pytest
 
-DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+TESTS = os.path.dirname(os.path.abspath(__file__))
+DATA = os.path.join(TESTS, "data")
 FIXTURES = ("public", "orig")
 IMPLS = ("ref", "custom")
 
@@ -152,3 +155,60 @@ def offline_env(directory, pythonpath):
         env[name] = "http://127.0.0.1:9"
     env.update(no_proxy="", NO_PROXY="")
     return env, log
+
+
+def _build_c_client(directory):
+    """`tests/c/saved_model_client.c` compiled against the C API in the `tensorflow` wheel -> the
+    executable's path; skips the test where there is no C compiler (cc, gcc, clang or $CC)."""
+    import tensorflow as tf
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if cc is None:
+        pytest.skip("no C compiler (cc, gcc or clang; or $CC) to build the TF C API client")
+    lib, exe = tf.sysconfig.get_lib(), os.path.join(str(directory), "saved_model_client")
+    command = [cc, "-std=c11", "-Wall", "-Wextra", "-Werror", "-I" + tf.sysconfig.get_include(),
+               os.path.join(TESTS, "c", "saved_model_client.c"), "-o", exe, "-L" + lib,
+               "-l:libtensorflow_cc.so.2", "-l:libtensorflow_framework.so.2", "-Wl,-rpath," + lib]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return exe
+
+
+@pytest.fixture(scope="session")
+def serve_signature(tmp_path_factory):
+    """TF Serving's own loader as a function: `serve_signature(export_dir, name, **feeds)` runs the
+    signature `name` of the SavedModel's MetaGraphDef tagged `serve` in the C client (built once per
+    session; `TF_LoadSessionFromSavedModel`, the session-based SavedModelBundle path TF Serving uses),
+    feeding arrays by input key (their own dtypes and shapes), and returns every output of the
+    signature by key, with the dtype and shape the C API reported."""
+    import tensorflow as tf
+    from tensorflow.core.protobuf import saved_model_pb2
+    client = _build_c_client(tmp_path_factory.mktemp("c_client"))
+
+    def serve(export_dir, name, **feeds):
+        proto = saved_model_pb2.SavedModel()
+        with open(os.path.join(export_dir, "saved_model.pb"), "rb") as f:
+            proto.ParseFromString(f.read())
+        (meta_graph,) = [m for m in proto.meta_graphs if "serve" in m.meta_info_def.tags]
+        signature = meta_graph.signature_def[name]
+        work = tmp_path_factory.mktemp("serve_" + name)
+        args = [client, export_dir, "serve"]
+        for i, (key, value) in enumerate(feeds.items()):
+            value, path = np.asarray(value), str(work / ("feed%d" % i))
+            value.tofile(path)
+            args += ["feed", signature.inputs[key].name, str(tf.as_dtype(value.dtype).as_datatype_enum),
+                     ",".join(str(d) for d in value.shape) or "scalar", path]
+        keys = sorted(signature.outputs)
+        for i, key in enumerate(keys):
+            args += ["fetch", signature.outputs[key].name, str(work / ("fetch%d" % i))]
+        result = subprocess.run(args, capture_output=True, text=True, timeout=300,
+                                env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+        assert result.returncode == 0, result.stderr[-3000:]
+        lines = result.stdout.splitlines()
+        assert len(lines) == len(keys), result.stdout
+        outputs = {}
+        for i, (key, line) in enumerate(zip(keys, lines)):
+            dtype, *shape = (int(v) for v in line.split())
+            outputs[key] = np.fromfile(str(work / ("fetch%d" % i)), tf.as_dtype(dtype).as_numpy_dtype).reshape(shape)
+        return outputs
+
+    return serve

@@ -1,26 +1,20 @@
 """The pSp encoder's SavedModel: written by the converter app (`--encoder`), its `encode` and
-`encode_decode` signatures checked in Python and through TF Serving's own loader (a C program,
-`tests/c/serve_images.c`, built against the C API in the `tensorflow` wheel, loading with
-`TF_LoadSessionFromSavedModel`), against the Keras encoder and pSp's reference outputs."""
+`encode_decode` signatures checked in Python and through TF Serving's own loader (the C client
+`tests/c/saved_model_client.c` of the `serve_signature` fixture, built against the C API in the
+`tensorflow` wheel, loading with `TF_LoadSessionFromSavedModel`), against the Keras encoder and
+pSp's reference outputs."""
 
 import os
-import subprocess
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorflow.core.protobuf import saved_model_pb2
 
 import tf_stylegan2 as sg
 from conftest import assert_uint8_close
 from psp_fixture import TOL, load_psp, nhwc, psp_path, psp_refs, run_app
-from test_serving_c_api import c_compiler
 from tf_stylegan2.apps import convert_pkl
 from tf_stylegan2.export.encoder_saved_model import SIGNATURES
-
-SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "c", "serve_images.c")
-TAG = "serve"
-TF_UINT8 = 4  # TF_DataType code
 
 
 @pytest.fixture(scope="module")
@@ -62,41 +56,10 @@ def test_other_sizes_are_resized_in_the_graph(loaded):
     assert np.abs(w - expected).max() < 0.05 * np.std(expected)
 
 
-def signature_tensors(export_dir, name):
-    proto = saved_model_pb2.SavedModel()
-    with open(os.path.join(export_dir, "saved_model.pb"), "rb") as f:
-        proto.ParseFromString(f.read())
-    (meta_graph,) = [m for m in proto.meta_graphs if TAG in m.meta_info_def.tags]
-    signature = meta_graph.signature_def[name]
-    return signature.inputs["images"].name, signature.outputs["images"].name
-
-
-@pytest.fixture(scope="module")
-def serving_program(tmp_path_factory):
-    cc = c_compiler()
-    if cc is None:
-        pytest.skip("no C compiler (cc, gcc or clang; or $CC) to build the TF C API client")
-    lib = tf.sysconfig.get_lib()
-    exe = str(tmp_path_factory.mktemp("c") / "serve_images")
-    command = [cc, "-std=c11", "-Wall", "-Werror", "-I" + tf.sysconfig.get_include(), SOURCE, "-o", exe, "-L" + lib,
-               "-l:libtensorflow_cc.so.2", "-l:libtensorflow_framework.so.2", "-Wl,-rpath," + lib]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return exe
-
-
-def test_tf_serving_loader_runs_encode_decode(serving_program, export_dir, inputs, tmp_path):
-    ref = psp_refs()
-    images_file, out = str(tmp_path / "images.u8"), str(tmp_path / "out.u8")
-    inputs.tofile(images_file)
-    args = [serving_program, export_dir, TAG, *signature_tensors(export_dir, "encode_decode"), images_file,
-            *[str(d) for d in inputs.shape], out]
-    result = subprocess.run(args, capture_output=True, text=True, timeout=300,
-                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.split() == [str(TF_UINT8), "4", "32", "32", "3"]
-    images = np.fromfile(out, np.uint8).reshape([4, 32, 32, 3])
-    assert_uint8_close(images[:1], sg.to_uint8(nhwc(ref["png_images"])).numpy())
+def test_tf_serving_loader_runs_encode_decode(serve_signature, export_dir, inputs):
+    images = serve_signature(export_dir, "encode_decode", images=inputs)["images"]
+    assert images.dtype == np.uint8 and images.shape == (4, 32, 32, 3)
+    assert_uint8_close(images[:1], sg.to_uint8(nhwc(psp_refs()["png_images"])).numpy())
     assert_uint8_close(images, sg.to_uint8(load_psp().reconstruct(inputs)).numpy())
 
 

@@ -3,7 +3,6 @@ mapping, truncation, images, style mixing, D scores, the flipped fused kernel, s
 the generator apps, projector, SeFa and the SavedModel."""
 
 import os
-import subprocess
 import types
 
 import numpy as np
@@ -13,7 +12,6 @@ import official_writer
 import tf_stylegan2 as sg
 from conftest import DATA, assert_uint8_close, nhwc, official_uint8
 from test_run_generator import read_png, run_app, run_dir_of
-from test_serving_c_api import TAG, serving_program, serving_tensor_names  # noqa: F401 (a fixture)
 from tf_stylegan2 import converted, editing, generation, projector
 from tf_stylegan2.export.saved_model import export_saved_model
 from tf_stylegan2.official.load import read_pickle
@@ -396,21 +394,16 @@ def test_sefa_factorises_the_stylemod_weights(small):
     np.testing.assert_allclose(np.abs(directions @ vt.T), np.eye(len(s)), atol=1e-5)
 
 
-def test_saved_model_serves_nvidias_images_through_the_c_api(small, serving_program, tmp_path):
-    """TF Serving's loader (tests/c/serve_saved_model.c) runs `serving_default` with psi 0.7: v1's
+def test_saved_model_serves_nvidias_images_through_the_c_api(small, serve_signature, tmp_path):
+    """TF Serving's loader (the `serve_signature` C client) runs `serving_default` with psi 0.7: v1's
     cutoff 8 is part of the exported mapping."""
     export_dir = str(tmp_path / "saved_model")
     export_saved_model(small.nets.G_ema, export_dir)
-    z = small.ref["z"].astype(np.float32)
-    z.tofile(str(tmp_path / "z.f32"))
-    out = str(tmp_path / "images.u8")
-    args = [serving_program, export_dir, TAG, *serving_tensor_names(export_dir), str(tmp_path / "z.f32"),
-            str(len(z)), str(z.shape[1]), "0.7", out]
-    result = subprocess.run(args, capture_output=True, text=True, timeout=300,
-                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
-    assert result.returncode == 0, result.stderr[-3000:]
+    images = serve_signature(export_dir, "serving_default", z=small.ref["z"].astype(np.float32),
+                             truncation_psi=np.float32(0.7))["images"]
     expected = small.ref["images_uint8_default"]
-    assert_uint8_close(np.fromfile(out, np.uint8).reshape(expected.shape), expected)
+    assert images.dtype == np.uint8
+    assert_uint8_close(images, expected)
     served = sg.load_network(export_dir).G_ema  # the apps read v1's default psi from the SavedModel
     assert generation.default_truncation_psi(served) == pytest.approx(0.7)
     assert run_app("generate-images", "--network", export_dir, "--seeds", "10-12", "--noise-mode", "const",
