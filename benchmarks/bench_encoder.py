@@ -4,8 +4,8 @@
     PYTHONPATH=. python3 benchmarks/bench_encoder.py --checkpoint=/tmp/psp256.pt [--repeats=3]
 
 Each measurement runs in a fresh process (peak RSS is per process), after `import tf_stylegan2`:
-- load: `sg.load_encoder` wall and CPU time, and `getrusage` peak RSS minus the RSS after the
-  import, against the file size (the weights: the file is the tensors plus a small pickle);
+- load: `sg.load_encoder` wall and CPU time, and the peak RSS during the load minus the RSS before
+  it, against the file size (the weights: the file is the tensors plus a small pickle);
 - speed: `encode` (preprocessed uint8 256x256 input -> W+) and `reconstruct` (encode + decode with
   the stored noise) at batch 1 and 8, after one untimed call (tracing); the median of `--repeats`
   timed calls. The CPU time per image is reported too: on a shared machine the wall time is
@@ -14,28 +14,18 @@ Each measurement runs in a fresh process (peak RSS is per process), after `impor
 
 import json
 import os
-import resource
 import statistics
-import subprocess
-import sys
 import time
 
 from absl import app, flags
+
+from measure import measured, run_fresh
 
 flags.DEFINE_string("checkpoint", "/tmp/psp256.pt", "pSp checkpoint (make_psp_checkpoint.py).")
 flags.DEFINE_integer("repeats", 3, "Timed calls per batch size (median reported).")
 flags.DEFINE_list("batches", ["1", "8"], "Batch sizes to time.")
 flags.DEFINE_enum("mode", None, ["load", "speed"], "Internal: run one measurement.")
 FLAGS = flags.FLAGS
-
-
-def _rss_mb():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
-
-
-def _peak_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _timed(fn, repeats):
@@ -54,12 +44,8 @@ def _measure(mode):
     import numpy as np
     import tf_stylegan2 as sg
 
-    base = _rss_mb()
-    t0, c0 = time.perf_counter(), time.process_time()
-    psp = sg.load_encoder(FLAGS.checkpoint)
-    result = dict(mode=mode, seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0,
-                  peak_above_import_mb=_peak_mb() - base, input_size=psp.input_size, n_styles=psp.n_styles,
-                  output=psp.decoder.img_resolution)
+    psp, result = measured(lambda: sg.load_encoder(FLAGS.checkpoint))
+    result.update(mode=mode, input_size=psp.input_size, n_styles=psp.n_styles, output=psp.decoder.img_resolution)
     if mode == "speed":
         rng = np.random.default_rng(0)
         for batch in [int(b) for b in FLAGS.batches]:
@@ -77,19 +63,15 @@ def main(argv):
         _measure(FLAGS.mode)
         return
     size_mb = os.path.getsize(FLAGS.checkpoint) / 2 ** 20
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3"))
-    runs = {}
-    for mode in ("load", "speed"):
-        out = subprocess.run([sys.executable, __file__, "--mode=" + mode, "--checkpoint=" + FLAGS.checkpoint,
-                              "--repeats=%d" % FLAGS.repeats, "--batches=" + ",".join(FLAGS.batches)],
-                             env=env, capture_output=True, text=True, check=True)
-        runs[mode] = json.loads(out.stdout.strip().splitlines()[-1])
+    runs = {mode: run_fresh([__file__, "--mode=" + mode, "--checkpoint=" + FLAGS.checkpoint,
+                             "--repeats=%d" % FLAGS.repeats, "--batches=" + ",".join(FLAGS.batches)])
+            for mode in ("load", "speed")}
     load = runs["load"]
     print("checkpoint %s (%.1f MB): input %d, %d styles, output %d; load average %.1f on %d CPUs"
           % (FLAGS.checkpoint, size_mb, load["input_size"], load["n_styles"], load["output"], os.getloadavg()[0],
              os.cpu_count()))
-    peak = load["peak_above_import_mb"]
-    print("load_encoder: wall %.2f s, CPU %.2f s, peak RSS above import %.0f MB = %.2fx the file"
+    peak = load["peak_above_start_mb"]
+    print("load_encoder: wall %.2f s, CPU %.2f s, peak RSS above start %.0f MB = %.2fx the file"
           % (load["seconds"], load["cpu_seconds"], peak, peak / size_mb))
     for key, value in runs["speed"].items():
         if isinstance(value, dict):

@@ -1,5 +1,5 @@
 """What the benchmarks share: FLOP counts of the networks, the machine's measured matmul peak, best
-wall times and peak RSS.
+wall times, peak RSS, and measurements in fresh processes.
 
 FLOP counting (multiply-adds count 2): convolutions as executed, up-convolutions at input
 resolution (the polyphase form multiplies no inserted zeros), FIR filters as the depthwise
@@ -7,13 +7,16 @@ convolutions they run as (2x upsampling at its zero-inserted output resolution, 
 strided convolution at its input resolution, a plain 2x downsampling at its output resolution),
 the style affines, demodulation, dense layers and the mapping network. Elementwise ops are not
 counted.
+
+TensorFlow is imported only where needed, so the fresh-process helpers also run in another
+framework's environment (NVIDIA's PyTorch code, for side-by-side figures).
 """
 
+import json
+import os
+import subprocess
+import sys
 import time
-
-import tensorflow as tf
-
-from tf_stylegan2.layers import SynthesisLayer, ToRGBLayer
 
 MATMUL_SIZE = 2048
 FIR_TAPS = 16  # the 4x4 [1,3,3,1] outer-product filter
@@ -21,6 +24,7 @@ FIR_TAPS = 16  # the 4x4 [1,3,3,1] outer-product filter
 
 def layer_flops(G):
     """`[(name, GFLOP per image)]` for every synthesis layer, the image upsampling and the mapping."""
+    from tf_stylegan2.layers import SynthesisLayer, ToRGBLayer
     syn = G.synthesis
     out = [("mapping", sum(2 * layer.in_features * layer.units for layer in G.mapping.dense_layers) / 1e9)]
     for block in syn.blocks:
@@ -87,6 +91,7 @@ class MatmulPeak:
     """GFLOP/s of a float32 `[2048, 2048] @ [2048, 2048]` matmul, best of `repeats` runs."""
 
     def __init__(self):
+        import tensorflow as tf
         self._a = tf.random.normal([MATMUL_SIZE, MATMUL_SIZE])
         self._matmul = tf.function(tf.matmul)
         self._matmul(self._a, self._a).numpy()
@@ -117,3 +122,37 @@ def peak_rss_mb():
         pass
     import resource
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_mb():
+    """The current RSS of this process in MiB."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+
+
+def measured(fn):
+    """`(fn(), figures)`: `figures` holds `seconds` (wall), `cpu_seconds` (this process, all threads)
+    and `peak_above_start_mb` (peak RSS during the call minus the RSS before it; meant for a fresh
+    process, where the earlier peak is the RSS at the start)."""
+    base = rss_mb()
+    reset_peak_rss()
+    t0, c0 = time.perf_counter(), time.process_time()
+    result = fn()
+    figures = dict(seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0,
+                   peak_above_start_mb=peak_rss_mb() - base)
+    return result, figures
+
+
+def run_fresh(args, python=None, env=None):
+    """Run `[python or this interpreter] + args` in a fresh process -> the JSON document its last
+    stdout line holds. TensorFlow's C++ logging is silenced unless `TF_CPP_MIN_LOG_LEVEL` is set.
+
+    Raises:
+      RuntimeError: the process failed (with the end of its stderr).
+    """
+    env = dict(os.environ, **(env or {}))
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    out = subprocess.run([python or sys.executable] + list(args), env=env, capture_output=True, text=True)
+    if out.returncode:
+        raise RuntimeError("%s failed (exit %d): %s" % (" ".join(args[:2]), out.returncode, out.stderr[-2000:]))
+    return json.loads(out.stdout.strip().splitlines()[-1])
