@@ -6,10 +6,12 @@ pickles (Network state version 4); `ada` is a StyleGAN2-ADA TF pickle (version 5
 conditional, resnet G / skip D, active conv_clamp), tested in `test_ada_fixture.py`.
 """
 
+import glob
 import os
 import random
 import shutil
 import subprocess
+import sys
 import textwrap
 
 import numpy as np
@@ -124,6 +126,35 @@ def assert_uint8_close(actual, expected):
     diff = np.abs(actual.astype(np.int32) - expected.astype(np.int32))
     assert diff.max(initial=0) <= 1, diff.max()
     assert np.count_nonzero(diff) <= max(2, 0.001 * diff.size), (np.count_nonzero(diff), diff.size)
+
+
+def run_in_process(module, *args):
+    """Run an app module's `main()` in this process with `args` (str()-ed) as its command line and
+    `<module name>.py` as argv[0], absl's flags reset first -> its exit status (0 on success)."""
+    from absl import flags
+    flags.FLAGS.unparse_flags()
+    argv = sys.argv
+    sys.argv = [module.__name__.rsplit(".", 1)[-1] + ".py"] + [str(a) for a in args]
+    try:
+        module.main()
+    except SystemExit as e:
+        return e.code or 0
+    finally:
+        sys.argv = argv
+    return 0
+
+
+def run_dir_of(result_dir):
+    """The one run directory (`NNNNN-<name>`) an app made in `result_dir`."""
+    dirs = sorted(glob.glob(os.path.join(str(result_dir), "[0-9]" * 5 + "-*")))
+    assert len(dirs) == 1, dirs
+    return dirs[0]
+
+
+def read_png(path):
+    """An image file -> its uint8 array (HW or HWC as stored)."""
+    from PIL import Image
+    return np.asarray(Image.open(path))
 
 
 _SOCKET_GUARD = textwrap.dedent("""\

@@ -3,11 +3,10 @@ and checkpoint format with narrowed widths, 64 px input, 8 styles, a 32 px rosin
 references computed by pSp's PyTorch code in float32): paths, references, loaded encoders."""
 
 import os
-import sys
 
 import numpy as np
 
-from conftest import DATA
+from conftest import DATA, nhwc, run_in_process as run_app  # noqa: F401 (re-exported for the pSp tests)
 
 PSP = os.path.join(DATA, "psp")
 TOL = dict(atol=1e-4, rtol=1e-4)  # the fixture README's suggestion for a float32 port
@@ -27,28 +26,9 @@ def psp_refs():
     return _REFS
 
 
-def nhwc(x):
-    return np.transpose(x, (0, 2, 3, 1))
-
-
 def load_psp(name="psp-narrow.pt"):
     """`sg.load_encoder` of a fixture checkpoint, loaded once per test session (treat as read-only)."""
     import tf_stylegan2 as sg
     if name not in _ENCODERS:
         _ENCODERS[name] = sg.load_encoder(psp_path(name))
     return _ENCODERS[name]
-
-
-def run_app(module, *args):
-    """Run an app module's `main()` in this process with `args` as its command line -> exit status."""
-    from absl import flags
-    flags.FLAGS.unparse_flags()
-    argv = sys.argv
-    sys.argv = [module.__name__.rsplit(".", 1)[-1] + ".py"] + [str(a) for a in args]
-    try:
-        module.main()
-    except SystemExit as e:
-        return e.code or 0
-    finally:
-        sys.argv = argv
-    return 0

@@ -1,6 +1,7 @@
 """`dataset_tool.py`: the official subcommands and the ADA --source/--dest form end to end, and every
 bad input: a one-line error, exit status 1 (2 for usage errors) and nothing half-written."""
 
+import functools
 import json
 import os
 import subprocess
@@ -9,28 +10,16 @@ import zipfile
 
 import numpy as np
 import pytest
-from absl import flags
 from PIL import Image
 
+from conftest import run_in_process
 from tf_stylegan2 import datasets
 from tf_stylegan2.apps import dataset_tool
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PROG = "dataset_tool.py"
 
 
-def run_tool(*args):
-    """Run `dataset_tool.py <args>` in this process -> exit status (0 on success)."""
-    flags.FLAGS.unparse_flags()
-    argv = sys.argv
-    sys.argv = [PROG] + [str(a) for a in args]
-    try:
-        dataset_tool.main()
-    except SystemExit as e:
-        return e.code or 0
-    finally:
-        sys.argv = argv
-    return 0
+run_tool = functools.partial(run_in_process, dataset_tool)  # `dataset_tool.py <args>` -> exit status
 
 
 def images_folder(path, n=4, res=8, channels=3, seed=0, fmt="png"):

@@ -3,16 +3,14 @@
 gathered by their official names, edits, direction files, the apps' outputs and one-line errors.
 """
 
-import glob
+import functools
 import os
-import sys
 
 import numpy as np
 import pytest
-from absl import flags
-from PIL import Image
 
-from conftest import assert_uint8_close, fixture_path, load_fixture_networks, load_reference, official_uint8
+from conftest import (assert_uint8_close, fixture_path, load_fixture_networks, load_reference, official_uint8, read_png,
+                      run_dir_of, run_in_process)
 from tf_stylegan2 import editing, generation, latents
 from tf_stylegan2.apps import run_generator
 
@@ -127,28 +125,7 @@ def test_load_directions_file_forms(tmp_path):
         editing.load_directions(str(tmp_path / "dict.npy"))
 
 
-def run_app(*args):
-    """Run `run_generator.py <args>` in this process -> exit status (0 on success)."""
-    flags.FLAGS.unparse_flags()
-    argv = sys.argv
-    sys.argv = ["run_generator.py"] + [str(a) for a in args]
-    try:
-        run_generator.main()
-    except SystemExit as e:
-        return e.code or 0
-    finally:
-        sys.argv = argv
-    return 0
-
-
-def only_run_dir(result_dir):
-    dirs = glob.glob(os.path.join(str(result_dir), "[0-9]" * 5 + "-*"))
-    assert len(dirs) == 1, dirs
-    return dirs[0]
-
-
-def read_png(path):
-    return np.asarray(Image.open(path))
+run_app = functools.partial(run_in_process, run_generator)  # `run_generator.py <args>` -> exit status
 
 
 def test_sefa_app_writes_the_directions(G, tmp_path):
@@ -159,7 +136,7 @@ def test_sefa_app_writes_the_directions(G, tmp_path):
         np.testing.assert_array_equal(f["directions"], directions)
         np.testing.assert_array_equal(f["singular_values"], singular_values)
     assert run_app("sefa", "--network", fixture_path("public"), "--result-dir", tmp_path / "r") == 0
-    assert os.listdir(only_run_dir(tmp_path / "r")) == ["directions.npz"]
+    assert os.listdir(run_dir_of(tmp_path / "r")) == ["directions.npz"]
 
 
 def test_edit_latents_app_grid_images_and_latents(G, tmp_path):
@@ -168,7 +145,7 @@ def test_edit_latents_app_grid_images_and_latents(G, tmp_path):
     assert run_app("edit-latents", "--network", fixture_path("public"), "--seeds", "4,7", "--directions", directions,
                    "--direction", "1", "--degrees=-4,0,4", "--layers", "coarse", "--truncation-psi", "0.7",
                    "--result-dir", tmp_path / "r") == 0
-    run_dir = only_run_dir(tmp_path / "r")
+    run_dir = run_dir_of(tmp_path / "r")
     ws = generation.seed_ws(G, [4, 7], 0.7)
     expected = np.stack([editing.edit(ws, editing.sefa_directions(G)[0][1], d, "coarse") for d in (-4, 0, 4)], 1)
     with np.load(os.path.join(run_dir, "edited_w.npz")) as f:
@@ -192,7 +169,7 @@ def test_edit_latents_paddlegan_form(G, tmp_path):
     assert run_app("edit-latents", "--network", fixture_path("public"), "--latent", tmp_path / "dst.fitting.npy",
                    "--direction_name", "age", "--direction_offset", "2", "--direction_path",
                    tmp_path / "directions.npz", "--result-dir", tmp_path / "r") == 0
-    run_dir = only_run_dir(tmp_path / "r")
+    run_dir = run_dir_of(tmp_path / "r")
     assert sorted(os.listdir(run_dir)) == ["dst.editing.npy", "dst.editing.png", "grid.png", "src.editing.png"]
     dst = np.load(os.path.join(run_dir, "dst.editing.npy"))
     np.testing.assert_allclose(dst, w + 2 * age, atol=1e-6)
@@ -211,7 +188,7 @@ def test_edit_latents_named_files_and_latent_files(G, tmp_path):
                    "%s,%s" % (tmp_path / "projected_w.npz", tmp_path / "a.npy"), "--directions",
                    "smile=%s" % (tmp_path / "smile.npy"), "--direction", "smile", "--degrees", "0.5",
                    "--layers", "7", "--result-dir", tmp_path / "r") == 0
-    run_dir = only_run_dir(tmp_path / "r")
+    run_dir = run_dir_of(tmp_path / "r")
     for name, w in [("projected_w-00", ws[0]), ("projected_w-01", ws[1]), ("a", ws[2])]:
         edited = np.load(os.path.join(run_dir, name + "_degree+0.5.npy"))
         np.testing.assert_array_equal(edited[:7], w[:7])

@@ -1,6 +1,7 @@
 """run_metrics.py: the TF1 and ADA flag forms, the run directory (log.txt, metric-<name>.jsonl),
 one printed line per metric, and one-line errors with no run directory for bad input."""
 
+import functools
 import glob
 import json
 import os
@@ -10,27 +11,15 @@ import sys
 
 import numpy as np
 import pytest
-from absl import flags
 
-from conftest import fixture_path
+from conftest import fixture_path, run_in_process
 from metric_standins import write_image_folder, write_standin_inception
 from tf_stylegan2.apps import run_metrics
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run_app(*args):
-    """`run_metrics.py <args>` in this process -> exit status."""
-    flags.FLAGS.unparse_flags()
-    argv = sys.argv
-    sys.argv = ["run_metrics.py"] + [str(a) for a in args]
-    try:
-        run_metrics.main()
-    except SystemExit as e:
-        return e.code or 0
-    finally:
-        sys.argv = argv
-    return 0
+run_app = functools.partial(run_in_process, run_metrics)  # `run_metrics.py <args>` -> exit status
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ which run as real subprocesses. Every comparison with NVIDIA's outputs runs on t
 and on the custom ops (`impl`); PNGs are compared by `assert_uint8_close` over the whole batch.
 """
 
-import glob
+import functools
 import os
 import re
 import subprocess
@@ -15,11 +15,10 @@ import sys
 import keras
 import numpy as np
 import pytest
-from absl import flags
-from PIL import Image
 
 import tf_stylegan2 as sg
-from conftest import assert_uint8_close, fixture_path, load_fixture_networks, load_reference, official_uint8
+from conftest import (assert_uint8_close, fixture_path, load_fixture_networks, load_reference, official_uint8, read_png,
+                      run_dir_of, run_in_process)
 from tf_stylegan2 import converted, generation, latents
 from tf_stylegan2.apps import run_generator
 from tf_stylegan2.networks import Generator, MappingNetwork, SynthesisNetwork
@@ -27,28 +26,7 @@ from tf_stylegan2.networks import Generator, MappingNetwork, SynthesisNetwork
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run_app(*args):
-    """Run `run_generator.py <args>` in this process -> exit status (0 on success)."""
-    flags.FLAGS.unparse_flags()
-    argv = sys.argv
-    sys.argv = ["run_generator.py"] + [str(a) for a in args]
-    try:
-        run_generator.main()
-    except SystemExit as e:
-        return e.code or 0
-    finally:
-        sys.argv = argv
-    return 0
-
-
-def run_dir_of(result_dir):
-    dirs = sorted(glob.glob(os.path.join(str(result_dir), "[0-9]" * 5 + "-*")))
-    assert len(dirs) == 1, dirs
-    return dirs[0]
-
-
-def read_png(path):
-    return np.asarray(Image.open(path))
+run_app = functools.partial(run_in_process, run_generator)  # `run_generator.py <args>` -> exit status
 
 
 def seeds_arg(seeds):
