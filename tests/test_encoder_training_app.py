@@ -191,3 +191,37 @@ def test_resume_of_a_run_refuses_options_that_change_it(short_run, capsys):
     assert run_app(app, "--resume", short_run) == 0  # complete: nothing to do
     assert "The run is complete (9 steps): nothing to do" in capsys.readouterr().out
     assert sorted(os.listdir(short_run)) == before
+
+
+def test_dataset_forms_and_data_order(pairs, tmp_path):
+    """A zip of the generate-pairs directory reads as the directory; an image folder is plain
+    encoding (input = target); images come resized to 256 in [-1, 1]; the order is a permutation
+    per epoch from [seed, epoch] and continues exactly from a stored position."""
+    import shutil
+    from tf_stylegan2.encoder_training.data import BatchOrder, DataError, EncoderDataset
+    directory = EncoderDataset(pairs, 256)
+    archive = EncoderDataset(shutil.make_archive(str(tmp_path / "pairs"), "zip", os.path.dirname(pairs),
+                                                 os.path.basename(pairs)), 256)
+    assert directory.paired and archive.paired and len(directory) == len(archive) == 16
+    assert archive.name == "pairs" and directory.name == "emoji-pairs"
+    x, y = directory.read([3, 0])
+    xz, yz = archive.read([3, 0])
+    np.testing.assert_array_equal(x, xz)
+    np.testing.assert_array_equal(y, yz)
+    assert x.shape == y.shape == (2, 256, 256, 3) and x.dtype == np.float32 and -1 <= x.min() and x.max() <= 1
+    folder = EncoderDataset(os.path.join(pairs, "target"), 256)
+    assert not folder.paired and len(folder) == 16
+    xf, yf = folder.read([0])
+    np.testing.assert_array_equal(xf, yf)
+    np.testing.assert_array_equal(yf, y[1:])  # seed 0's target
+    order = BatchOrder(14, 4, seed=5)
+    batches = [order.next() for _ in range(7)]  # 3 full batches per epoch (drop_last)
+    assert sorted(np.concatenate(batches[:3])) == sorted(np.random.RandomState([5, 0]).permutation(14)[:12])
+    np.testing.assert_array_equal(batches[3], np.random.RandomState([5, 1]).permutation(14)[:4])
+    resumed = BatchOrder(14, 4, seed=5, position=[1, 1])
+    for expected in batches[4:]:
+        np.testing.assert_array_equal(resumed.next(), expected)
+    with pytest.raises(DataError, match="do not fill one batch of 32"):
+        BatchOrder(14, 32, seed=0)
+    with pytest.raises(DataError, match="holds no images"):
+        EncoderDataset(str(tmp_path), 256)

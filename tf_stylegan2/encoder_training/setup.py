@@ -124,14 +124,15 @@ class Parts:
         self.decoder = load_decoder(opts["decoder"])
         keras.utils.set_random_seed(int(opts["seed"]))  # the fresh encoder's initial weights
         n_styles, w_dim = self.decoder.num_ws, self.decoder.w_dim
-        latent_avg = None if resuming else decoder_latent_avg(self.decoder)
+        self.start_from_latent_avg = bool(opts["start_from_latent_avg"])
+        latent_avg = decoder_latent_avg(self.decoder) if self.start_from_latent_avg and not resuming else None
         if opts.get("psp_checkpoint") and not resuming:
             psp = load_encoder(opts["psp_checkpoint"], decoder=self.decoder)
             if psp.input_size != INPUT_SIZE or psp.encoder.mode != "psp":
                 raise SetupError("%s: a %d px %s encoder, training needs pSp's 256 px GradualStyleEncoder"
                                  % (opts["psp_checkpoint"], psp.input_size, psp.encoder.mode))
             self.encoder = psp.encoder
-            if psp.latent_avg is not None:
+            if psp.latent_avg is not None and self.start_from_latent_avg:
                 latent_avg = psp.latent_avg
         else:
             kwargs = opts["encoder_kwargs"] if resuming else encoder_kwargs(opts["encoder_depths"], w_dim, n_styles)
@@ -147,7 +148,6 @@ class Parts:
         self.latent_avg_variable = tf.Variable(np.zeros((n_styles, w_dim), np.float32) if latent_avg is None else
                                                np.broadcast_to(latent_avg, (n_styles, w_dim)).astype(np.float32),
                                                trainable=False, name="latent_avg")
-        self.start_from_latent_avg = bool(opts["start_from_latent_avg"])
         weights = loss_weights(opts)
         self.arcface = arcface_from_state_dict(opts["id_weights"], "--id-weights=%s" % opts["id_weights"]) \
             if weights.id_lambda > 0 else None
