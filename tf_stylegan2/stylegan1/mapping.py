@@ -4,8 +4,6 @@ import keras
 import tensorflow as tf
 
 from tf_stylegan2.layers import DenseLayer
-from tf_stylegan2.layers.initialization import add_weight
-from tf_stylegan2.networks import common
 from tf_stylegan2.networks.mapping import MappingNetwork, normalize_2nd_moment
 from tf_stylegan2.stylegan1.layers import DenseV1
 
@@ -58,11 +56,7 @@ class StyleGAN1Mapping(keras.Model):
             in_features = out
         self.build()
 
-    def build(self, input_shape=None):
-        for layer in ([self.label_layer] if self.label_layer else []) + self.dense_layers:
-            layer.build()
-        self.w_avg = add_weight(self, name="w_avg", shape=(self.w_dim,), initializer="zeros", trainable=False)
-        self.built = True
+    build = MappingNetwork.build  # the label and dense layers, then w_avg
 
     def call(self, z, c=None, truncation_psi=1.0, truncation_cutoff=NETWORK_DEFAULT):
         x = tf.cast(z, tf.float32)
@@ -86,12 +80,7 @@ class StyleGAN1Mapping(keras.Model):
             return w
         return MappingNetwork.truncate(self, w, truncation_psi, truncation_cutoff)
 
-    def official_weights(self):
-        """`{official name: (variable, layout)}` of the `G_mapping` component (w_avg is G-level `dlatent_avg`)."""
-        out = {}
-        for layer in ([self.label_layer] if self.label_layer else []) + self.dense_layers:
-            out.update(common.scoped_weights(layer, layer.name))
-        return out
+    official_weights = MappingNetwork.official_weights  # the `G_mapping` component's (w_avg is G-level `dlatent_avg`)
 
     def get_config(self):
         return dict(z_dim=self.z_dim, c_dim=self.c_dim, w_dim=self.w_dim, num_ws=self.num_ws,

@@ -4,10 +4,9 @@ import keras
 import tensorflow as tf
 
 from tf_stylegan2.layers import Conv2dLayer
-from tf_stylegan2.layers.initialization import add_weight
 from tf_stylegan2.networks import common
-from tf_stylegan2.networks.synthesis import (NOISE_MODES, CompiledCalls, SynthesisNetwork, as_float_tensors,
-                                             resolve_execution)
+from tf_stylegan2.networks.synthesis import (NOISE_MODES, CompiledCalls, SynthesisNetwork, add_noise_buffers,
+                                             as_float_tensors, resolve_execution)
 from tf_stylegan2.stylegan1.layers import StyledLayerV1, fused_scale_at, official_scope
 
 
@@ -71,9 +70,7 @@ class StyleGAN1Synthesis(keras.Model):
         for block in self.blocks:
             for key in ("conv0", "conv1", "torgb"):
                 block[key].build()
-        self.noise_buffers = [add_weight(self, name="noise%d" % i, shape=(1, r, r, 1), trainable=False,
-                                         initializer=keras.initializers.RandomNormal(stddev=1.0))
-                              for i, r in enumerate(map(self.noise_resolution, range(self.num_noise)))]
+        self.noise_buffers = add_noise_buffers(self)
         self.built = True
 
     @staticmethod
