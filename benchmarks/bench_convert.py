@@ -9,6 +9,7 @@ Each measurement runs in a fresh process (peak RSS is per process), after the fr
 (`import tensorflow` / `import torch`):
 - `load_pickle`: this package's loader, all three networks (G, D, G_ema), each variable created
   directly from the array the unpickler read its bytes into;
+- `load_pickle_g_ema`: the same with `networks=["G_ema"]` (the file is read whole, only G_ema built);
 - `random_init_then_assign`: the loader before issue 16, kept as a baseline: the same networks
   built with their random initialisers, then every weight assigned from the pickle;
 - `nvidia` (with `--oracle_src`/`--oracle_python`): stylegan2-ada-pytorch's `legacy.load_network_pkl`,
@@ -17,11 +18,13 @@ Modes alternate over `--repeats` rounds (a loaded machine then slows all alike);
 reported with the process CPU time (all threads: on a loaded machine the wall time is inflated,
 the CPU time much less so). Peak RSS: VmHWM during the load minus the RSS before it.
 `--save` also times writing the converted directory (Keras `.weights.h5` files). `--profile` runs
-`load_pickle` once under cProfile instead and prints where the time goes (cProfile inflates the
-Python-heavy parts: compare its sections with each other, not with the timed runs).
+`load_pickle` once under cProfile instead (building `--profile_networks`) and prints where the time
+goes (cProfile inflates the Python-heavy parts: compare its sections with each other, not with the
+timed runs).
 """
 
 import cProfile
+import functools
 import json
 import os
 import pstats
@@ -40,7 +43,9 @@ flags.DEFINE_string("oracle_src", None, "stylegan2-ada-pytorch checkout: adds th
 flags.DEFINE_string("oracle_python", None, "Python interpreter with torch for the `nvidia` mode.")
 flags.DEFINE_bool("save", False, "Also time writing the converted directory after load_pickle.")
 flags.DEFINE_bool("profile", False, "Profile one load_pickle call instead of timing.")
-flags.DEFINE_enum("mode", None, ["load_pickle", "random_init_then_assign"], "Internal: run one measurement.")
+flags.DEFINE_list("profile_networks", ["G", "D", "G_ema"], "The networks --profile builds.")
+flags.DEFINE_enum("mode", None, ["load_pickle", "load_pickle_g_ema", "random_init_then_assign"],
+                  "Internal: run one measurement.")
 FLAGS = flags.FLAGS
 
 # Run by `--oracle_python`: argv = [benchmarks dir, oracle checkout, pickle].
@@ -103,8 +108,9 @@ def _measure(mode):
     import tf_stylegan2  # noqa: F401
     from tf_stylegan2.official import load_pickle
 
-    load = load_pickle if mode == "load_pickle" else _random_init_then_assign
-    nets, result = measured(lambda: load(FLAGS.network))
+    loaders = dict(load_pickle=load_pickle, random_init_then_assign=_random_init_then_assign,
+                   load_pickle_g_ema=functools.partial(load_pickle, networks=["G_ema"]))
+    nets, result = measured(lambda: loaders[mode](FLAGS.network))
     result["mode"] = mode
     if FLAGS.save and mode == "load_pickle":
         from tf_stylegan2 import converted
@@ -119,13 +125,13 @@ def _profile():
     from tf_stylegan2.official import load_pickle
 
     profile = cProfile.Profile()
-    profile.runcall(load_pickle, FLAGS.network)
+    profile.runcall(load_pickle, FLAGS.network, networks=FLAGS.profile_networks)
     stats = pstats.Stats(profile)
     cumulative = {}
     for (filename, _, name), (_, _, _, cum, _) in stats.stats.items():
         cumulative[(filename, name)] = max(cumulative.get((filename, name), 0.0), cum)
     total = stats.total_tt
-    print("load_pickle under cProfile: %.2f s" % total)
+    print("load_pickle (%s) under cProfile: %.2f s" % (", ".join(FLAGS.profile_networks), total))
     rest = total
     for label, functions in _SECTIONS:
         seconds = sum(cum for (filename, name), cum in cumulative.items()
@@ -175,8 +181,9 @@ def main(argv):
               % (mode, medians[mode], ", ".join("%.2f" % r["seconds"] for r in runs), cpu, peak, peak / size_mb))
         if "save_seconds" in runs[0]:
             print("%-24s %.2f s" % ("save Keras weights", statistics.median(r["save_seconds"] for r in runs)))
-    if "nvidia" in medians and "load_pickle" in medians:
-        print("load_pickle / nvidia: %.2fx wall" % (medians["load_pickle"] / medians["nvidia"]))
+    for mode in ("load_pickle", "load_pickle_g_ema"):
+        if "nvidia" in medians and mode in medians:
+            print("%s / nvidia: %.2fx wall" % (mode, medians[mode] / medians["nvidia"]))
 
 
 if __name__ == "__main__":

@@ -111,11 +111,16 @@ def discriminator_from_state(state, name="D", release=False):
     return build_network(lambda: Discriminator(name=name, **config), variables, name)
 
 
-def networks_from_snapshot(snapshot):
-    """Keras `Networks` from a `pytorch_snapshot.Snapshot` (each network's tensors are released as it is built)."""
+def networks_from_snapshot(snapshot, networks=Networks._fields):
+    """Keras `Networks` from a `pytorch_snapshot.Snapshot` (each network's tensors are released as it
+    is built); the networks not named in `networks` are None (their tensors released unused)."""
     nets = []
     for key, kind in (("G", "G"), ("D", "D"), ("G_ema", "G")):
         module = getattr(snapshot, key)
+        if key not in networks:
+            module.state.clear()
+            nets.append(None)
+            continue
         config, variables = pytorch_snapshot.network_spec(module, kind, key)
         if kind == "G":
             build = functools.partial(generator_from_configs, *config, key)
@@ -148,18 +153,25 @@ class _ProgressReader:
         return data
 
 
-def load_pickle(path, progress=False):
+def load_pickle(path, progress=False, networks=Networks._fields):
     """Load an official network pickle -> `Networks(G, D, G_ema)`: a StyleGAN (v1, `tf_stylegan2.stylegan1`),
     StyleGAN2 or StyleGAN2-ADA TF `(G, D, Gs)` pickle, or a StyleGAN2-ADA PyTorch snapshot (`{"G", "D", "G_ema", ...}`).
 
     Args:
       progress: show the bytes read as a progress bar on stderr.
+      networks: the networks to build, any of "G", "D", "G_ema"; the others are None (e.g.
+        `networks=["G_ema"]` for generation: the file is read whole, only G_ema is built).
     Raises:
       NetworkPickleError (a ValueError): unreadable, unsafe, unsupported or inconsistent pickle.
+      ValueError: `networks` names something else.
     """
+    networks = tuple(networks)
+    unknown = sorted(set(networks) - set(Networks._fields))
+    if unknown:
+        raise ValueError("networks must be among %s, got %s" % (", ".join(Networks._fields), ", ".join(unknown)))
     obj = read_pickle(path, progress)
     if isinstance(obj, dict):
-        return networks_from_snapshot(pytorch_snapshot.read_snapshot(obj))
+        return networks_from_snapshot(pytorch_snapshot.read_snapshot(obj), networks)
     states = validate_states(obj)
     del obj
     if len(states) != 3:
@@ -167,11 +179,18 @@ def load_pickle(path, progress=False):
     G, D, Gs = (net.state for net in states)
     del states
     if stylegan1_load.is_stylegan1(G):
-        return Networks(stylegan1_load.generator_from_state(G, "G", build_network, _release_arrays),
-                        stylegan1_load.discriminator_from_state(D, "D", build_network, _release_arrays),
-                        stylegan1_load.generator_from_state(Gs, "G_ema", build_network, _release_arrays))
-    return Networks(generator_from_state(G, "G", release=True), discriminator_from_state(D, "D", release=True),
-                    generator_from_state(Gs, "G_ema", release=True))
+        builders = (functools.partial(stylegan1_load.generator_from_state, G, "G"),
+                    functools.partial(stylegan1_load.discriminator_from_state, D, "D"),
+                    functools.partial(stylegan1_load.generator_from_state, Gs, "G_ema"))
+        builders = [functools.partial(b, build_network, _release_arrays) for b in builders]
+    else:
+        builders = (functools.partial(generator_from_state, G, "G", release=True),
+                    functools.partial(discriminator_from_state, D, "D", release=True),
+                    functools.partial(generator_from_state, Gs, "G_ema", release=True))
+    for name, state in zip(Networks._fields, (G, D, Gs)):
+        if name not in networks:
+            _release_arrays(state)
+    return Networks(*(build() if name in networks else None for name, build in zip(Networks._fields, builders)))
 
 
 def read_pickle(path, progress=False):
