@@ -138,6 +138,34 @@ def test_conv_downsample2d_matches_loops(ksize):
     np.testing.assert_allclose(y, expected, atol=1e-4)
 
 
+
+@pytest.mark.parametrize("impl", ["ref", "auto"])
+def test_conv_downsample2d_1x1_gradients_match_full_rate_form(impl):
+    """The 1x1 path (FIR at the output positions, then the conv) against the FIR at full rate and a
+    stride-2 1x1 conv: values, first-order gradients and the gradient of a gradient norm (R1's order)."""
+    rng = np.random.RandomState(7)
+    x = tf.constant(rng.randn(2, 8, 6, 3).astype(np.float32))
+    w = tf.constant(rng.randn(1, 1, 3, 4).astype(np.float32))
+    fir = ops.setup_filter([1, 3, 3, 1])
+
+    def full_rate(x, w):
+        return tf.nn.conv2d(ops.upfirdn2d(x, fir, pad=1, impl=impl), w, strides=2, padding="VALID")
+
+    def grads(fn):
+        with tf.GradientTape() as outer:
+            outer.watch([x, w])
+            with tf.GradientTape() as inner:
+                inner.watch([x, w])
+                y = fn(x, w)
+                loss = tf.reduce_sum(tf.sin(y))
+            dx, dw = inner.gradient(loss, [x, w])
+            penalty = tf.reduce_sum(tf.square(dx))
+        return [y, dx, dw] + outer.gradient(penalty, [x, w])
+
+    got = grads(lambda x, w: ops.conv_downsample2d(x, w, k=[1, 3, 3, 1], impl=impl))
+    for a, b in zip(got, grads(full_rate)):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-5)
+
 def test_upfirdn2d_gradient():
     rng = np.random.RandomState(3)
     x = tf.constant(rng.randn(1, 4, 5, 2))

@@ -223,8 +223,14 @@ def _polyphase_conv_transpose(x, w, factor):
 
 def conv_downsample2d(x, w, k=None, factor=2, gain=1, impl="auto"):
     """FIR `k`, then a stride-`factor` VALID convolution with `w` `[C, C, I, O]`
-    (grouped when x has a multiple of I channels). Output `[N, H/f, W/f, O]`."""
+    (grouped when x has a multiple of I channels). Output `[N, H/f, W/f, O]`.
+
+    A 1x1 `w` (the resnet skip) commutes with the FIR: the image is downsampled first (the FIR at
+    the output positions only) and convolved at the output resolution, as NVIDIA's conv2d_resample
+    does; the same values as the FIR at full rate then a strided 1x1 convolution."""
     ksize = int(w.shape[0])
+    if ksize == 1:
+        return tf.nn.conv2d(downsample2d(x, k, factor, gain, impl=impl), w, strides=1, padding="VALID")
     f = setup_filter([1] * factor if k is None else k) * np.float32(gain)
     p = (f.shape[0] - factor) + (ksize - 1)
     x = upfirdn2d(x, f, pad=_same_pads((p + 1) // 2, p // 2), impl=impl)
