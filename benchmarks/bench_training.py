@@ -5,9 +5,9 @@ lazy-regularisation cycles, against this machine's measured fp32 matmul peak.
     python benchmarks/bench_training.py --preset=config-f-256 --cycles=0 --profile
     python benchmarks/bench_training.py --preset=config-f-256 --cycles=0 --repeats=1 --phases=Dreg --recompute=blocks
 
-A cycle is 16 minibatches, each phase at its real frequency as `run_training.py` runs them
-(`Trainer`: G main and D main every minibatch, G reg every 4th, D reg every 16th, the G_ema update
-every minibatch; each phase's statistics fetched as the loop does), on a fixed batch of random
+A cycle is 16 minibatches run by the training loop's own `Schedule.step` (`Trainer` phases: G main
+and D main every minibatch, G reg every 4th, D reg every 16th, the G_ema update with its ramped
+decay every minibatch; each phase's statistics fetched as the loop does), on a fixed batch of random
 reals (data loading is not timed), random weights, no augmentation, gamma 1. Every phase is called
 once before timing (tracing). `--cycles=0` times each phase alone `--repeats` times instead and
 composes a cycle from the best times (for networks where a whole cycle takes too long).
@@ -40,6 +40,7 @@ from tf_stylegan2.apps import cli  # noqa: E402
 from tf_stylegan2.ops import dispatch  # noqa: E402
 from tf_stylegan2.progress import Progress  # noqa: E402
 from tf_stylegan2.training import loop, options  # noqa: E402
+from tf_stylegan2.training.schedule import Schedule  # noqa: E402
 from tf_stylegan2.training.trainer import Trainer  # noqa: E402
 from measure import MatmulPeak, best_time, d_layer_flops, layer_flops, peak_rss_mb, reset_peak_rss  # noqa: E402
 from tf_stylegan2.networks import recompute  # noqa: E402
@@ -113,18 +114,36 @@ def phase_calls(trainer, reals):
                 ema=lambda: trainer.update_ema(beta))
 
 
-def cycle_schedule(loss_kwargs):
-    """The phases of one 16-minibatch cycle, in the loop's order."""
-    out = []
+def cycle_schedule(trainer, opts):
+    """The phases of one 16-minibatch cycle, in the loop's order (`Schedule.phases_due`, then the G_ema update)."""
+    schedule, out = Schedule(trainer, opts), []
     for i in range(CYCLE):
-        out.append("Gmain")
-        if loss_kwargs["pl_weight"] > 0 and i % loss_kwargs["G_reg_interval"] == 0:
-            out.append("Greg")
-        out.append("Dmain")
-        if loss_kwargs["r1_gamma"] > 0 and i % loss_kwargs["D_reg_interval"] == 0:
-            out.append("Dreg")
-        out.append("ema")
+        schedule.batch_idx = i
+        out += schedule.phases_due() + ["ema"]
     return out
+
+
+def timed_cycles(trainer, opts, reals, cycles):
+    """`cycles` x 16 minibatches through the loop's own `Schedule.step` -> (seconds per cycle,
+    `{phase: [seconds of each call]}`); each phase blocks until its statistics are on the host, the
+    G_ema update (and the rest of a step) is what the step took beyond its phases."""
+    schedule, times = Schedule(trainer, opts), {p: [] for p in PHASES}
+
+    def run_phase(name, fn, *args):
+        t0 = time.perf_counter()
+        stats = fn(*args)
+        for value in stats.values():
+            value.numpy()
+        times[name].append(time.perf_counter() - t0)
+        return stats
+
+    start = time.perf_counter()
+    for _ in Progress(range(CYCLE * cycles), desc="cycles"):
+        t0, phases_before = time.perf_counter(), sum(map(sum, times.values()))
+        schedule.step(reals, None, run_phase=run_phase)
+        phases_s = sum(map(sum, times.values())) - phases_before
+        times["ema"].append(time.perf_counter() - t0 - phases_s)
+    return (time.perf_counter() - start) / cycles, times
 
 
 def run_benchmark():
@@ -132,7 +151,7 @@ def run_benchmark():
     batch = opts["batch_size"]
     gflop, g_fwd, d_fwd = phase_gflop(trainer, batch)
     calls = phase_calls(trainer, reals)
-    schedule = cycle_schedule(opts["loss_kwargs"])
+    schedule = cycle_schedule(trainer, opts)
     counts = {p: schedule.count(p) for p in PHASES}
     peak = MatmulPeak()
     peak_start = peak(5)
@@ -146,14 +165,8 @@ def run_benchmark():
         first[name] = time.perf_counter() - start
         rss[name] = peak_rss_mb()
 
-    times = {p: [] for p in PHASES}
     if FLAGS.cycles > 0:
-        start = time.perf_counter()
-        for name in Progress(schedule * FLAGS.cycles, desc="cycles"):
-            t0 = time.perf_counter()
-            calls[name]()
-            times[name].append(time.perf_counter() - t0)
-        cycle_s = (time.perf_counter() - start) / FLAGS.cycles
+        cycle_s, times = timed_cycles(trainer, opts, reals, FLAGS.cycles)
         phase_s = {p: float(np.mean(times[p])) if times[p] else 0.0 for p in PHASES}
     else:
         phase_s = {p: 0.0 for p in PHASES}

@@ -4,13 +4,15 @@ backward pass instead of keeping its intermediate activations, to first and seco
 `tf.recompute_grad` cannot serve the regularisation phases: the gradient it defines is itself a
 custom gradient whose own gradient raises, so R1 (d/dD_vars of |dD/dx|^2) and the path length
 (d/dG_vars of |dG/dw|) fail through it. `call` defines a gradient made of ordinary differentiable
-ops (the recomputed forward and a tape's gradient of it), so a tape around it differentiates again.
+ops (the recomputed forward and a tape's gradient of it), so a tape around it differentiates again;
+that gradient is itself a recomputed call, so a second-order pass keeps only its inputs too.
 
-Modes (`MODES`): "off" keeps every activation; "blocks" recomputes every synthesis and
-discriminator block; "auto" recomputes the blocks with the largest activations, as few as keep the
-estimated training memory within a budget (`select`).
+Modes (`MODES`): "off" keeps every activation; "blocks" recomputes every layer of every synthesis
+and discriminator block (each layer keeps its input only); "auto" recomputes the blocks with the
+largest activations, as few as keep the estimated training memory within a budget (`select`).
 """
 
+import functools
 import os
 
 import tensorflow as tf
@@ -46,19 +48,18 @@ def call(fn, *args):
         def grad(*dys, variables=None):
             variables = list(variables or [])
             dys = [tf.zeros_like(o) if d is None else d for d, o in zip(dys, outputs)]
-            # A data dependency on the incoming gradient: a graph executor runs the recomputation
-            # only in the backward pass, and common-subexpression elimination cannot fold it into
-            # the forward pass. It adds 0 (NaN when the gradient is not finite).
-            first = tf.reshape(dys[0], [-1])[:1]
-            delay = tf.reduce_sum(tf.where(tf.math.is_finite(first), tf.zeros_like(first), first))
-            inputs = [t + tf.cast(delay, t.dtype) for t in tensors]
-            with tf.GradientTape() as tape:
-                tape.watch(inputs)
-                tape.watch(variables)
-                recomputed = run(inputs)
-            grads = tape.gradient(recomputed, inputs + variables, output_gradients=dys,
-                                  unconnected_gradients=tf.UnconnectedGradients.ZERO)
-            return grads[:len(inputs)], grads[len(inputs):]
+            inputs = _after(dys, tensors)
+            n = len(inputs)
+
+            # The gradient is a recomputed call too: a second-order pass (R1, the path length) that
+            # differentiates it keeps its inputs only, and recomputes the layer's forward and
+            # backward passes when it reaches them.
+            def vjp(*inputs_and_dys):
+                grads = _vjp(run, list(inputs_and_dys[:n]), list(inputs_and_dys[n:]), variables)
+                return tuple(grads[0]) + tuple(grads[1])
+
+            grads = call(vjp, *inputs, *dys)
+            return list(grads[:n]), list(grads[n:])
 
         return outputs, grad
 
@@ -67,9 +68,27 @@ def call(fn, *args):
     return result[0] if layout["single"] else result
 
 
-def block_call(recomputed, fn, *args):
-    """`call(fn, *args)` when `recomputed`, else `fn(*args)`."""
-    return call(fn, *args) if recomputed else fn(*args)
+def _after(dys, tensors):
+    """`tensors` plus a zero that depends on every incoming gradient in `dys`: a graph executor
+    runs what reads them only once all of `dys` exist (NaN is added when one is not finite)."""
+    firsts = tf.concat([tf.reshape(tf.cast(d, tf.float32), [-1])[:1] for d in dys], 0)
+    delay = tf.reduce_sum(tf.where(tf.math.is_finite(firsts), tf.zeros_like(firsts), firsts))
+    return [t + tf.cast(delay, t.dtype) for t in tensors]
+
+
+def _vjp(run, inputs, dys, variables):
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        tape.watch(variables)
+        recomputed = run(inputs)
+    grads = tape.gradient(recomputed, inputs + variables, output_gradients=dys,
+                          unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    return grads[:len(inputs)], grads[len(inputs):]
+
+
+def block_call(recomputed, fn, *args, **kwargs):
+    """`call(fn, *args)` (`fn` given `kwargs`) when `recomputed`, else `fn(*args, **kwargs)`."""
+    return call(functools.partial(fn, **kwargs), *args) if recomputed else fn(*args, **kwargs)
 
 
 def check_mode(mode, mem_budget=None):

@@ -1,6 +1,7 @@
 """Synthesis network w -> image, architectures 'orig', 'skip' and 'resnet' (spec §2.3),
 and the compiled execution that eager calls of the networks dispatch to."""
 
+import functools
 import keras
 import numpy as np
 import tensorflow as tf
@@ -82,8 +83,8 @@ class SynthesisNetwork(keras.Model):
     `noise[i]` when given (`[N or 1, H, W]` or `[N or 1, H, W, 1]`), else the stored buffer
     `noise{i}` ("const"), fresh N(0, 1) ("random"), or zero ("none").
 
-    The attribute `recompute` lists the block resolutions (4, 8, ..., R) whose forward pass is run
-    again in the backward pass instead of keeping its activations (`networks.recompute`; empty by
+    The attribute `recompute` lists the block resolutions (4, 8, ..., R) whose layers' forward passes
+    are run again in the backward pass instead of keeping their activations (`networks.recompute`; empty by
     default): the same gradients, first and second order, for less memory.
     """
 
@@ -182,8 +183,7 @@ class SynthesisNetwork(keras.Model):
             r = block["res"]
             first = max(2 * r - 5, 0)  # the block's first conv layer; its ToRGB reads ws[:, 2r-3]
             noises = [self._noise(i, batch, noise_mode, noise) for i in range(first, 2 * r - 3)]
-            x, img = recompute.block_call(2 ** r in self.recompute, self._block, block, precision, x, img,
-                                          ws[:, first:2 * r - 2], *noises)
+            x, img = self._block(block, precision, x, img, ws[:, first:2 * r - 2], *noises)
         return img
 
     def _block(self, block, precision, x, img, ws, *noises):
@@ -191,20 +191,21 @@ class SynthesisNetwork(keras.Model):
         after it. `ws [N, 3, w_dim]` (2 at 4x4): its conv layers' and its ToRGB's; `noises`: its conv
         layers'."""
         r = block["res"]
+        layer = functools.partial(recompute.block_call, 2 ** r in self.recompute)
         x = tf.cast(x, common.block_dtype(r, self.log2_res, precision))
         if r == 2:
-            x = block["conv1"](x, ws[:, 0], noises[0])
+            x = layer(block["conv1"], x, ws[:, 0], noises[0])
         else:
             x_in = x
             gain = float(np.sqrt(0.5)) if self.architecture == "resnet" else 1.0
-            x = block["conv0"](x, ws[:, 0], noises[0])
-            x = block["conv1"](x, ws[:, 1], noises[1], gain=gain)
+            x = layer(block["conv0"], x, ws[:, 0], noises[0])
+            x = layer(block["conv1"], x, ws[:, 1], noises[1], gain=gain)
             if "skip" in block:
-                x = x + block["skip"](x_in, gain=gain)
+                x = x + layer(block["skip"], x_in, gain=gain)
             if img is not None:
                 img = ops.upsample2d(img, self.resample_filter)
         if "torgb" in block:
-            y = tf.cast(block["torgb"](x, ws[:, -1]), tf.float32)
+            y = tf.cast(layer(block["torgb"], x, ws[:, -1]), tf.float32)
             img = y if img is None else img + y
         return x, img
 
