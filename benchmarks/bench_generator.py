@@ -26,6 +26,7 @@ from absl import app, flags  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from tf_stylegan2 import benchmark  # noqa: E402
 from tf_stylegan2.apps import cli  # noqa: E402
 from tf_stylegan2.progress import Progress  # noqa: E402
 from tf_stylegan2.layers import SynthesisLayer, ToRGBLayer  # noqa: E402
@@ -33,14 +34,11 @@ from tf_stylegan2.networks.common import PRECISIONS  # noqa: E402
 from tf_stylegan2.ops import dispatch  # noqa: E402
 from measure import MatmulPeak, best_time, layer_flops, peak_rss_mb, reset_peak_rss  # noqa: E402
 
-PRESETS = {  # StyleGAN2 config-f at two resolutions, random weights
-    "config-f-256": dict(img_resolution=256),
-    "config-f-1024": dict(img_resolution=1024),
-}
 MODES = ("eager", "function", "xla")
 
 flags.DEFINE_string("network", None, "official network pickle (its G_ema); or use --preset")
-flags.DEFINE_enum("preset", None, sorted(PRESETS), "a randomly initialised config-f generator")
+flags.DEFINE_enum("preset", None, sorted(benchmark.PRESETS), "a randomly initialised generator "
+                  "(config-f-256, config-f-1024: StyleGAN2 config F)")
 flags.DEFINE_string("batch_sizes", "1,4,8", "batch sizes, e.g. 1,4,8")
 flags.DEFINE_list("modes", list(MODES), "execution modes among eager, function, xla")
 flags.DEFINE_enum("precision", "fp32", sorted(PRECISIONS), "synthesis precision (fp16/bf16 also report the "
@@ -57,8 +55,7 @@ def build_generator():
         raise cli.CommandError("give exactly one of --network and --preset")
     if FLAGS.network:
         return sg.load_network(FLAGS.network).G_ema
-    mapping = sg.MappingNetwork(num_ws=2 * int(np.log2(PRESETS[FLAGS.preset]["img_resolution"])) - 2)
-    return sg.Generator(mapping, sg.SynthesisNetwork(**PRESETS[FLAGS.preset]))
+    return benchmark.random_generator(FLAGS.preset)
 
 
 # ---------------------------------------------------------------------------------------------

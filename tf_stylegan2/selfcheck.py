@@ -14,6 +14,9 @@ Run from a clone (it reads the fixtures under `tests/data/`), on one device:
 Each row is one comparison: its worst error, the tolerance at that place, and their ratio (> 1:
 out of tolerance). Prints a table (one JSON line with `--json`); exits 1 when any row is out of
 tolerance. `--quick` runs fewer op cases, the public fixture only and no trajectory replay.
+`--bench` adds timings (`run_bench`: generation and training img/s, seconds and peak memory of
+random config-f networks, or of a tiny 8 px network with `--quick`) within what is left of
+`--bench-budget` seconds after the checks, as a second table (the JSON line's "bench" list); they never change the exit status.
 `--save-states=NPZ` writes the replayed states as `state/<snap>/<net>/<official name>` (official
 TF1 layout, full tensors) for anyone to compare with the recording independently.
 
@@ -211,6 +214,118 @@ def check_trajectory(opts):
     return rows
 
 
+# --- 4. timings (--bench) --------------------------------------------------------------------------------
+
+# (preset, batch) of the generation rows and the training preset, full and --quick.
+BENCH_GENERATION = {False: (("config-f-256", 4), ("config-f-1024", 1)), True: (("tiny-8", 4), ("tiny-8", 1))}
+BENCH_TRAINING = {False: "config-f-256", True: "tiny-8"}
+# One call of every training phase costs about this many generator calls of the same batch (the
+# phases' FLOP counts in benchmarks/bench_training.py: 5 + 3 + 7 + 6), times two (tracing call, timed call).
+TRAINING_COST_IN_GENERATOR_CALLS = 42
+BenchRow = collections.namedtuple("BenchRow", "measurement images_per_s seconds first_s peak_mb detail")
+
+
+def mixed_precision(device):
+    """The reduced-precision dtype of the mixed-precision training row: float16 on a GPU (what
+    `options.compute_precision` picks there), bfloat16 on a CPU (auto would train in float32 there)."""
+    return "fp16" if device.upper().startswith("GPU") else "bf16"
+
+
+def _bench_generation(preset, batch, memory):
+    from tf_stylegan2 import benchmark
+    from tf_stylegan2.seeds import z_from_seeds
+    memory.reset()
+    G = benchmark.random_generator(preset)
+    z = z_from_seeds(range(batch), G.z_dim)
+    first, best, calls = benchmark.time_calls(lambda: G(z).numpy())
+    return BenchRow("generate %s batch %d fp32" % (preset, batch), batch / best, best, first, memory.peak_mb(),
+                    "s per G(z) call, best of %d" % calls)
+
+
+def _training_name(preset, precision, mode):
+    from tf_stylegan2.benchmark import PRESETS
+    return "train %s batch %d %s recompute=%s" % (preset, PRESETS[preset][1], precision, mode)
+
+
+def _bench_training(preset, precision, mode, memory):
+    """One call of every phase (traced first); img/s and s/minibatch of the 16-minibatch cycle composed
+    from them (G main, D main, G_ema every minibatch, G reg every 4th, D reg every 16th)."""
+    from tf_stylegan2 import benchmark
+    memory.reset()
+    trainer, opts, reals = benchmark.build_trainer(preset, precision=precision, recompute=mode)
+    calls = benchmark.phase_calls(trainer, reals)
+    schedule = benchmark.cycle_schedule(trainer, opts)
+    first, seconds = 0.0, {}
+    for phase in benchmark.PHASES:
+        t_first, seconds[phase], _ = benchmark.time_calls(calls[phase])
+        first += t_first
+    cycle = sum(schedule.count(p) * seconds[p] for p in benchmark.PHASES)
+    batch = opts["batch_size"]
+    return BenchRow(_training_name(preset, precision, mode),
+                    benchmark.CYCLE * batch / cycle, cycle / benchmark.CYCLE, first, memory.peak_mb(),
+                    "s per minibatch; ms per call: " + " ".join("%s %.0f" % (p, 1e3 * seconds[p])
+                                                                 for p in benchmark.PHASES))
+
+
+def run_bench(opts, on_row=None):
+    """Timings on `opts["device"]` within `opts["bench_budget"]` seconds: generation of each
+    `BENCH_GENERATION` entry, then training of `BENCH_TRAINING` in float32 and mixed precision,
+    each with recompute off and blocks (`--quick`: a tiny 8 px network). A measurement whose
+    estimated time does not fit in the budget left is skipped (a row saying so): the first
+    generation is always run, the next ones are estimated by the previous one's time, the first
+    training by the generator's call time (`TRAINING_COST_IN_GENERATOR_CALLS`), later ones by
+    the longest training so far. Returns `BenchRow`s (None values in skipped rows)."""
+    import gc
+    import time
+
+    import tensorflow as tf
+    from tf_stylegan2 import benchmark
+    device = check_device(opts.get("device") or "CPU:0")
+    quick, budget = opts["quick"], float(opts.get("bench_budget") or 0)
+    memory = benchmark.PeakMemory(device)
+    jobs = [("generate %s batch %d fp32" % (p, b), "generation", lambda p=p, b=b: _bench_generation(p, b, memory))
+            for p, b in BENCH_GENERATION[quick]]
+    preset = BENCH_TRAINING[quick]
+    for precision in ("fp32", mixed_precision(device)):
+        for mode in ("off", "blocks"):
+            jobs.append((_training_name(preset, precision, mode), "training",
+                         lambda precision=precision, mode=mode: _bench_training(preset, precision, mode, memory)))
+    start, rows, took, gen_call = time.perf_counter(), [], {"generation": [], "training": []}, None
+    with tf.device("/device:" + device):
+        for name, kind, job in jobs:
+            if took[kind]:
+                estimate = max(took[kind])
+            elif kind == "training" and gen_call is not None:
+                estimate = TRAINING_COST_IN_GENERATOR_CALLS * gen_call
+            else:
+                estimate = None  # the first measurement: always run
+            left = budget - (time.perf_counter() - start)
+            if estimate is not None and estimate > left:
+                row = BenchRow(name, None, None, None, None, "skipped: needs about %.0f s, %.0f s of "
+                               "--bench-budget left" % (estimate, max(left, 0.0)))
+            else:
+                t0 = time.perf_counter()
+                row = job()
+                took[kind].append(time.perf_counter() - t0)
+                if kind == "generation" and gen_call is None:
+                    gen_call = row.seconds
+                gc.collect()
+            rows.append(row)
+            if on_row:
+                on_row(row)
+    return rows
+
+
+def format_bench_row(row):
+    if row.images_per_s is None:
+        return "%-52s %9s %9s %9s %10s  %s" % (row.measurement, "-", "-", "-", "-", row.detail)
+    return "%-52s %9.3f %9.3f %9.1f %10.0f  %s" % (row.measurement, row.images_per_s, row.seconds, row.first_s,
+                                                   row.peak_mb, row.detail)
+
+
+BENCH_HEADER = "%-52s %9s %9s %9s %10s  %s" % ("timing", "img/s", "s", "first [s]", "peak [MB]", "what s is")
+
+
 CHECKS = collections.OrderedDict([("ops", check_ops), ("networks", check_networks), ("trajectory", check_trajectory)])
 
 
@@ -274,28 +389,51 @@ def main():
     flags.DEFINE_boolean("quick", False, "Fewer op cases, the public fixture only, no trajectory replay (unless "
                          "--trajectory is given).")
     flags.DEFINE_boolean("json", False, "One JSON line instead of the table.")
+    flags.DEFINE_boolean("bench", False, "Add timings: generation and training (fp32 and mixed precision, recompute "
+                         "off and blocks) at config-f 256 (generation at 1024 too); with --quick, of a tiny network.")
+    flags.DEFINE_float("bench_budget", 480, "Seconds the whole command may take with --bench (checks included): "
+                       "timings estimated not to fit in what is left are skipped (a row says so).")
     FLAGS = flags.FLAGS
 
     def selfcheck():
         """Custom ops vs reference ops, the fixture networks vs NVIDIA's outputs, NVIDIA's training
         trajectory replayed; exit status 1 when anything is out of tolerance."""
+        import time
+
         import tensorflow as tf
         from absl import logging
+        started = time.perf_counter()
         logging.set_verbosity(logging.ERROR)  # the checks build many small graphs: no retracing notices
         tf.get_logger().setLevel("ERROR")
         opts = dict(device=FLAGS.device, quick=FLAGS.quick, trajectory=FLAGS.trajectory,
-                    trajectory_network=FLAGS.trajectory_network, save_states=FLAGS.save_states)
+                    trajectory_network=FLAGS.trajectory_network, save_states=FLAGS.save_states,
+                    bench_budget=FLAGS.bench_budget)
         check_device(FLAGS.device)
+        if FLAGS.bench_budget < 0:
+            raise SelfcheckError("--bench-budget must be >= 0 seconds, got %g" % FLAGS.bench_budget)
         if not FLAGS.json:
             print(HEADER, flush=True)
         rows = run_checks(opts, on_row=None if FLAGS.json else lambda row: print(format_row(row), flush=True))
         failed = [row for row in rows if ratio(row) > 1]
-        if FLAGS.json:
-            print(json.dumps(dict(device=FLAGS.device, ok=not failed, checks=[
-                dict(check=r.check, error=_number(r.error), tolerance=r.tolerance, ratio=_number(ratio(r)),
-                     ok=ratio(r) <= 1, detail=r.detail) for r in rows])))
-        else:
+        if not FLAGS.json:
             print("%d check(s), %d out of tolerance" % (len(rows), len(failed)))
+        timings = []
+        if FLAGS.bench:
+            opts["bench_budget"] = max(FLAGS.bench_budget - (time.perf_counter() - started), 0.0)
+            if not FLAGS.json:
+                from tf_stylegan2.benchmark import PeakMemory
+                from tf_stylegan2.ops import dispatch
+                print("\ntimings on %s (ops %s, peak memory: %s; %.0f s of the %.0f s budget left)\n%s" % (
+                    FLAGS.device, dispatch.default_impl(), PeakMemory(FLAGS.device).kind, opts["bench_budget"],
+                    FLAGS.bench_budget, BENCH_HEADER), flush=True)
+            timings = run_bench(opts, on_row=None if FLAGS.json else lambda r: print(format_bench_row(r), flush=True))
+        if FLAGS.json:
+            result = dict(device=FLAGS.device, ok=not failed, checks=[
+                dict(check=r.check, error=_number(r.error), tolerance=r.tolerance, ratio=_number(ratio(r)),
+                     ok=ratio(r) <= 1, detail=r.detail) for r in rows])
+            if FLAGS.bench:
+                result["bench"] = [r._asdict() for r in timings]
+            print(json.dumps(result))
         if failed:
             sys.exit(1)
 

@@ -11,10 +11,11 @@ from tf_stylegan2.training import loop, options
 
 FLAGS = flags.FLAGS
 _ARGS = dict(allow_override=True)
-# The flags that may be given with --resume=<run dir>: they apply to the continued run (kimg, snap and
-# metrics are recorded in its training_options.json). Every other flag would change the run: an error.
+# The flags that may be given with --resume=<run dir>: they apply to the continued run (kimg, snap,
+# metrics, recompute and mem_budget are recorded in its training_options.json; recomputation changes
+# memory and time, not results). Every other flag would change the run: an error.
 RESUME_FLAGS = ("resume", "kimg", "total_kimg", "snap", "metrics", "inception", "vgg16", "gpus", "num_gpus",
-                "outdir", "result_dir")
+                "outdir", "result_dir", "recompute", "mem_budget")
 
 
 def define_flags():
@@ -125,7 +126,8 @@ def args_from_flags():
         cbase=FLAGS.cbase, cmax=FLAGS.cmax, map=FLAGS.map, z_dim=FLAGS.z_dim, w_dim=FLAGS.w_dim, glr=FLAGS.glr,
         dlr=FLAGS.dlr,
         mbstd_group=FLAGS.mbstd_group, gamma=FLAGS.gamma, aug=FLAGS.aug, p=FLAGS.p, target=FLAGS.target,
-        augpipe=FLAGS.augpipe, fp32=FLAGS.fp32, precision=FLAGS.precision, xla=FLAGS.xla, recompute=FLAGS.recompute,
+        augpipe=FLAGS.augpipe, fp32=FLAGS.fp32, precision=FLAGS.precision, xla=FLAGS.xla,
+        recompute=FLAGS.recompute if FLAGS["recompute"].present else None,
         mem_budget=FLAGS.mem_budget, metrics=_metrics(),
         inception=FLAGS.inception, vgg16=FLAGS.vgg16)
 

@@ -146,8 +146,9 @@ def run_desc(args, cfg_name, data_name, gpus, spec_used):
 def resumed_options(opts, args):
     """The options of a run continued in place (`--resume=<run dir>`): `opts` (its
     training_options.json) with the values meant for a resumed run applied, where `args` gives
-    them (not None): kimg (a new length), snap (ticks between snapshots) and metrics (names; [] =
-    none). Every other option stays the run's own."""
+    them (not None): kimg (a new length), snap (ticks between snapshots), metrics (names; [] =
+    none), recompute and mem_budget (a new mode keeps the run's budget only if it is "auto" again).
+    Every other option stays the run's own."""
     opts = dict(opts)
     if args.get("kimg") is not None:
         _check(float(args["kimg"]) > 0, "--kimg must be > 0, got %g" % float(args["kimg"]))
@@ -157,6 +158,12 @@ def resumed_options(opts, args):
         opts["image_snapshot_ticks"] = opts["network_snapshot_ticks"] = int(args["snap"])
     if args.get("metrics") is not None:
         opts["metrics"] = list(args["metrics"])
+    if args.get("recompute") is not None or args.get("mem_budget") is not None:
+        mode = args.get("recompute") or opts.get("recompute") or "off"
+        budget = args.get("mem_budget")
+        if budget is None and mode == "auto":
+            budget = opts.get("mem_budget")
+        opts["recompute"], opts["mem_budget"] = mode, _mem_budget(dict(recompute=mode, mem_budget=budget))
     return opts
 
 
