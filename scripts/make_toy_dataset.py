@@ -2,36 +2,25 @@
 
     python scripts/make_toy_dataset.py --out=toy-images [--num=256] [--size=16] [--seed=0]
 
-The images are RGB PNGs (`img00000.png`, ...), `--size` x `--size`. Each disk has a random colour,
-centre (30-70 % of the side) and radius (20-35 % of the side); the background is a random dark
-colour. The set depends only on the flags, so every machine draws the same images. It is the
-data of the docs' first training run (docs/training.md): small enough for a CPU, with a shape
-and colours a network learns within a few kimg. Make a dataset of it with
-`python dataset_tool.py --source=toy-images --dest=toy16.zip`.
+The images are RGB PNGs (`img00000.png`, ...), `--size` x `--size`, drawn by
+`tf_stylegan2.datasets.toy.disk_images`: the set depends only on the flags, so every machine draws
+the same images. It is the data of the docs' first training run (docs/training.md). Make a dataset
+of it with `python dataset_tool.py --source=toy-images --dest=toy16.zip`.
 """
 
 import os
 import sys
 
-import numpy as np
 from absl import app, flags
 from PIL import Image
+
+from tf_stylegan2.datasets import toy
 
 flags.DEFINE_string("out", None, "Output folder (created; must not hold PNGs yet).")
 flags.DEFINE_integer("num", 256, "Number of images.", lower_bound=1)
 flags.DEFINE_integer("size", 16, "Image side in pixels (a power of two, as training needs).", lower_bound=4)
 flags.DEFINE_integer("seed", 0, "Seed of numpy's RandomState that draws the disks.")
 FLAGS = flags.FLAGS
-
-
-def disk_image(rnd, size):
-    """uint8 `[size, size, 3]`: a disk of random colour, centre and radius on a dark random background."""
-    yy, xx = np.mgrid[0:size, 0:size] + 0.5
-    cx, cy = rnd.uniform(size * 0.3, size * 0.7, 2)
-    radius = rnd.uniform(size * 0.2, size * 0.35)
-    color, background = rnd.randint(0, 256, 3), rnd.randint(0, 64, 3)
-    inside = ((xx - cx) ** 2 + (yy - cy) ** 2) < radius * radius
-    return np.where(inside[..., None], color, background).astype(np.uint8)
 
 
 def main(argv):
@@ -44,9 +33,8 @@ def main(argv):
     os.makedirs(FLAGS.out, exist_ok=True)
     if any(name.endswith(".png") for name in os.listdir(FLAGS.out)):
         sys.exit("make_toy_dataset: error: %s already holds PNGs" % FLAGS.out)
-    rnd = np.random.RandomState(FLAGS.seed)
-    for i in range(FLAGS.num):
-        Image.fromarray(disk_image(rnd, FLAGS.size)).save(os.path.join(FLAGS.out, "img%05d.png" % i))
+    for i, image in enumerate(toy.disk_images(FLAGS.num, FLAGS.size, FLAGS.seed)):
+        Image.fromarray(image).save(os.path.join(FLAGS.out, "img%05d.png" % i))
     print("make_toy_dataset: %d images at %dx%d in %s" % (FLAGS.num, FLAGS.size, FLAGS.size, FLAGS.out))
 
 

@@ -21,6 +21,7 @@ from PIL import Image
 
 import tf_stylegan2 as sg
 from tf_stylegan2 import datasets, metrics
+from tf_stylegan2.datasets import toy
 from tf_stylegan2.training import checkpoints, loop, options
 from tf_stylegan2.training.data import BatchStream
 from tf_stylegan2.training.schedule import Schedule
@@ -40,16 +41,8 @@ ADA_STAT_KEYS = ["Progress/tick", "Progress/kimg", "Progress/augment", "Timing/t
 
 
 def disks(n, res=16, seed=0):
-    """uint8 `[n, res, res, 3]`: a disk of random colour, centre and radius on a dark random background."""
-    rnd = np.random.RandomState(seed)
-    yy, xx = np.mgrid[0:res, 0:res] + 0.5
-    out = np.zeros([n, res, res, 3], np.uint8)
-    for i in range(n):
-        cx, cy = rnd.uniform(res * 0.3, res * 0.7, 2)
-        r = rnd.uniform(res * 0.2, res * 0.35)
-        color, background = rnd.randint(0, 256, 3), rnd.randint(0, 64, 3)
-        out[i] = np.where((((xx - cx) ** 2 + (yy - cy) ** 2) < r * r)[..., None], color, background)
-    return out
+    """uint8 `[n, res, res, 3]`: the toy disk images (`tf_stylegan2.datasets.toy`)."""
+    return np.stack(list(toy.disk_images(n, res, seed)))
 
 
 @pytest.fixture(scope="module")
