@@ -1,7 +1,15 @@
-"""What the apps print: run as a user runs them (subprocesses, stderr captured, no
-TF_CPP_MIN_LOG_LEVEL set), a refused pickle, a missing file and a bad flag give exactly one line
-on stderr; TensorFlow's start-up chatter is dropped unless the user set TF_CPP_MIN_LOG_LEVEL;
-`Progress` shows nothing for short work and at most one final line on a pipe.
+"""What the apps print, run as a user runs them (subprocesses, stderr captured, TF_CPP_MIN_LOG_LEVEL
+unset): a refused pickle (which also writes nothing), an invalid or missing file and an unknown
+flag each give exactly one `<program>: error: ...` line on stderr and exit status 1 (2 for the
+flag); every app at the repository root and every console script starts without any TensorFlow
+log line before that error; a successful run prints its run directory on stdout and at most one
+progress line on stderr.
+
+Start-up (`tf_stylegan2_startup`): while the app module is imported, the absl preamble and native
+INFO/WARNING lines (with their continuation lines) are dropped from stderr, native errors and all
+other lines are kept, and the app sees TF_CPP_MIN_LOG_LEVEL=2; a user's TF_CPP_MIN_LOG_LEVEL=0
+keeps every line. `Progress` shows nothing for work within its delay, one final line on a pipe
+(none when the work fails before it closes) and a bar redrawn in place on a terminal.
 """
 
 import glob
