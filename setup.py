@@ -69,6 +69,8 @@ setup(
             "tf-stylegan2-metrics=tf_stylegan2_startup:metrics",
             "tf-stylegan2-selfcheck=tf_stylegan2.selfcheck:main",
             "tf-stylegan2-demo=tf_stylegan2_startup:demo",
+            "tf-stylegan2-encode=tf_stylegan2_startup:encode",
+            "tf-stylegan2-train-encoder=tf_stylegan2_startup:train_encoder",
         ],
     },
 )

@@ -76,3 +76,5 @@ dataset = _console_script("tf-stylegan2-dataset", "tf_stylegan2.apps.dataset_too
 train = _console_script("tf-stylegan2-train", "tf_stylegan2.apps.run_training")
 metrics = _console_script("tf-stylegan2-metrics", "tf_stylegan2.apps.run_metrics")
 demo = _console_script("tf-stylegan2-demo", "tf_stylegan2.demo.app")
+encode = _console_script("tf-stylegan2-encode", "tf_stylegan2.apps.run_encoder")
+train_encoder = _console_script("tf-stylegan2-train-encoder", "tf_stylegan2.apps.run_encoder_training")

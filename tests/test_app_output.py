@@ -98,7 +98,7 @@ def test_every_root_app_starts_quietly(script, tmp_path):
     assert proc.stderr.splitlines() == ["%s: error: Unknown command line flag 'sideways'" % script], proc.stderr
 
 
-@pytest.mark.parametrize("entry", ["dataset", "train", "metrics"])
+@pytest.mark.parametrize("entry", ["dataset", "train", "metrics", "encode", "train_encoder"])
 def test_console_scripts_of_the_other_apps_start_quietly(entry, tmp_path):
     proc = run(["-c", "import sys, tf_stylegan2_startup; sys.argv[0] = 'app'; tf_stylegan2_startup.%s()" % entry,
                 "--sideways=1"], tmp_path)
