@@ -19,7 +19,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import TESTS
+from conftest import TESTS, run_dir_of
 from psp_fixture import psp_path, run_app
 
 import tf_stylegan2 as sg
@@ -54,18 +54,12 @@ def loss_lines(run_dir):
         return {int(m.group(1)): float(m.group(3)) for m in map(_LOSS_LINE.match, f) if m}
 
 
-def only_run_dir(outdir):
-    dirs = glob.glob(os.path.join(outdir, "*-encoder-*"))
-    assert len(dirs) == 1, dirs
-    return dirs[0]
-
-
 def test_training_lowers_the_reconstruction_l2(pairs, tmp_path):
     """80 L2-only steps: the mean L2 of the last 20 steps is below half that of the first 10."""
     out = str(tmp_path / "runs")
     assert run_app(app, "--dataset", pairs, "--outdir", out, "--max-steps=80", "--board-interval=1",
                    "--val-interval=80", "--image-interval=80", *NARROW) == 0
-    run_dir = only_run_dir(out)
+    run_dir = run_dir_of(out)
     l2 = loss_lines(run_dir)
     assert sorted(l2) == list(range(1, 81))
     first, last = np.mean([l2[s] for s in range(1, 11)]), np.mean([l2[s] for s in range(61, 81)])
@@ -86,7 +80,7 @@ def short_run(pairs, tmp_path_factory):
     out = str(tmp_path_factory.mktemp("short"))
     assert run_app(app, "--dataset", pairs, "--outdir", out, "--max-steps=9", "--val-interval=9",
                    "--image-interval=9", *SHORT) == 0
-    return only_run_dir(out)
+    return run_dir_of(out)
 
 
 def test_resume_after_sigkill_gives_the_uninterrupted_weights(pairs, short_run, tmp_path, capsys):

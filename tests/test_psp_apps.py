@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 import official_writer
+from conftest import read_png, run_dir_of
 import tf_stylegan2 as sg
 from psp_fixture import load_psp, psp_path, run_app
 from tf_stylegan2.apps import run_encoder, run_projector
@@ -28,20 +29,11 @@ def images_dir(tmp_path_factory):
     return d
 
 
-def read_png(path):
-    return np.asarray(Image.open(path))
-
-
-def only_run_dir(result_dir):
-    (name,) = os.listdir(result_dir)
-    return os.path.join(result_dir, name)
-
-
 def test_encode_writes_reconstructions_latents_and_side_by_side(images_dir, tmp_path):
     result_dir = tmp_path / "results"
     assert run_app(run_encoder, "encode", "--encoder=" + psp_path(), "--images=" + str(images_dir), "--batch=2",
                    "--result-dir=" + str(result_dir)) == 0
-    run_dir = only_run_dir(result_dir)
+    run_dir = run_dir_of(result_dir)
     psp = load_psp()
     for i, name in enumerate(["a", "b", "c"]):
         prefix = os.path.join(run_dir, "%04d-%s-" % (i, name))
@@ -64,7 +56,7 @@ def test_resize_outputs_and_decoder_swap(images_dir, tmp_path):
     result_dir = tmp_path / "results"
     assert run_app(run_encoder, "encode", "--encoder=" + psp_path(), "--images=" + str(images_dir / "a.png"),
                    "--decoder=" + decoder, "--resize-outputs", "--result-dir=" + str(result_dir)) == 0
-    prefix = os.path.join(only_run_dir(result_dir), "0000-a-")
+    prefix = os.path.join(run_dir_of(result_dir), "0000-a-")
     w = np.load(prefix + "dst.npy")
     G = sg.load_network(decoder).G_ema
     pooled = sg.encoders.pool_outputs(G.synthesis(w[np.newaxis], noise_mode="const"))[0]
@@ -100,7 +92,7 @@ def test_projector_init_from_the_encoder(tmp_path):
                    "--images=" + psp_path("input.png"), "--num-steps=1", "--num-snapshots=1", "--w-avg-samples=100",
                    "--vgg16=" + vgg16, "--result-dir=" + str(result_dir)) == 0
     target, _ = targets.load_image(psp_path("input.png"), 32)
-    with np.load(os.path.join(only_run_dir(result_dir), "image0000-projected_w.npz")) as f:
+    with np.load(os.path.join(run_dir_of(result_dir), "image0000-projected_w.npz")) as f:
         # step 1 runs at learning rate 0 (the ramp-up): the result is the encoder's code
         np.testing.assert_allclose(f["w"], load_psp().encode(to_uint8_rounded(target[0])), atol=1e-5)
 
