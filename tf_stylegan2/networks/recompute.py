@@ -7,9 +7,11 @@ custom gradient whose own gradient raises, so R1 (d/dD_vars of |dD/dx|^2) and th
 ops (the recomputed forward and a tape's gradient of it), so a tape around it differentiates again;
 that gradient is itself a recomputed call, so a second-order pass keeps only its inputs too.
 
-Modes (`MODES`): "off" keeps every activation; "blocks" recomputes every layer of every synthesis
-and discriminator block (each layer keeps its input only); "auto" recomputes the blocks with the
-largest activations, as few as keep the estimated training memory within a budget (`select`).
+Modes (`MODES`): "off" keeps every activation; "blocks" recomputes every synthesis block layer by
+layer (each layer keeps its input only, its gradient nested) and every discriminator block whole
+(one level: docs/recompute.md has the measurements behind the difference); "auto" does so for the
+blocks with the largest activations, as few as keep the estimated training memory within a budget
+(`select`).
 """
 
 import functools
@@ -20,13 +22,14 @@ import tensorflow as tf
 MODES = ("off", "blocks", "auto")
 
 
-def call(fn, *args):
+def call(fn, *args, nested=True):
     """`fn(*args)` (a tensor, or a tuple of tensors and Nones), recomputed in the backward pass.
 
     The `tf.Tensor` arguments are the differentiable inputs; every other argument (None, a
     variable, a Python value) is passed to `fn` as it is. Variables that `fn` reads get their
     gradients as usual. `fn` must be deterministic given its arguments: draw random values
-    outside it and pass them in.
+    outside it and pass them in. `nested`: the gradient is a recomputed call too (a second-order
+    pass keeps its inputs only); False: a second-order pass keeps what the gradient recomputed.
     """
     slots = [i for i, a in enumerate(args) if isinstance(a, tf.Tensor)]
     layout = {}  # the positions of None outputs, known once the forward pass has run
@@ -50,6 +53,8 @@ def call(fn, *args):
             dys = [tf.zeros_like(o) if d is None else d for d, o in zip(dys, outputs)]
             inputs = _after(dys, tensors)
             n = len(inputs)
+            if not nested:
+                return _vjp(run, inputs, dys, variables)
 
             # The gradient is a recomputed call too: a second-order pass (R1, the path length) that
             # differentiates it keeps its inputs only, and recomputes the layer's forward and
