@@ -32,27 +32,17 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import tf_stylegan2  # noqa: E402,F401  (first: it enables oneDNN before TensorFlow loads)
 from absl import app, flags  # noqa: E402
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
+from tf_stylegan2 import benchmark  # noqa: E402
 from tf_stylegan2.apps import cli  # noqa: E402
+from tf_stylegan2.benchmark import CYCLE, PHASES, PRESETS, cycle_schedule, phase_calls  # noqa: E402
 from tf_stylegan2.ops import dispatch  # noqa: E402
 from tf_stylegan2.progress import Progress  # noqa: E402
-from tf_stylegan2.training import loop, options  # noqa: E402
+from tf_stylegan2.training import options  # noqa: E402
 from tf_stylegan2.training.schedule import Schedule  # noqa: E402
-from tf_stylegan2.training.trainer import Trainer  # noqa: E402
 from measure import MatmulPeak, best_time, d_layer_flops, layer_flops, peak_rss_mb, reset_peak_rss  # noqa: E402
 from tf_stylegan2.networks import recompute  # noqa: E402
-
-# name: (resolution, batch, training_options args, G_kwargs overrides)
-PRESETS = {
-    "config-f-256": (256, 4, dict(cfg="stylegan2"), {}),
-    "small-64": (64, 8, dict(cfg="auto", cbase=64 * 48 * 2, cmax=48, map=4),
-                 dict(mapping=dict(z_dim=256, w_dim=256, layer_features=128), synthesis=dict(w_dim=256))),
-}
-CYCLE = 16
-PHASES = ("Gmain", "Greg", "Dmain", "Dreg", "ema")
 
 flags.DEFINE_enum("preset", None, sorted(PRESETS), "network and default batch")
 flags.DEFINE_integer("batch", None, "global batch (default: the preset's)")
@@ -70,26 +60,10 @@ flags.DEFINE_list("phases", list(PHASES), "the phases to run (with --cycles=0; a
 FLAGS = flags.FLAGS
 
 
-class _Dataset:
-    """The dataset facts `options.training_options` reads."""
-
-    def __init__(self, resolution):
-        self.name, self.resolution, self.num_channels, self.label_dim, self.num_images = "bench", resolution, 3, 0, 1
-
-
 def build_trainer(preset, batch):
-    resolution, default_batch, args, overrides = PRESETS[preset]
-    batch = batch or default_batch
-    opts = options.training_options(dict(args, data="none", batch=batch, gamma=1.0, aug="noaug", metrics=[],
-                                         seed=FLAGS.seed, precision=FLAGS.precision, recompute=FLAGS.recompute,
-                                         mem_budget=FLAGS.mem_budget), _Dataset(resolution))
-    for part, values in overrides.items():
-        opts["G_kwargs"][part].update(values)
-    keras.utils.set_random_seed(FLAGS.seed)
-    G, D, G_ema = loop.build_networks(opts)
-    trainer = Trainer(G, D, G_ema, opts, seed=FLAGS.seed)
-    reals = tf.random.uniform([batch, resolution, resolution, 3], -1, 1, seed=FLAGS.seed)
-    return trainer, opts, reals
+    """`benchmark.build_trainer` with this script's --seed, --precision, --recompute, --mem_budget."""
+    return benchmark.build_trainer(preset, batch, FLAGS.seed, precision=FLAGS.precision, recompute=FLAGS.recompute,
+                                   mem_budget=FLAGS.mem_budget)
 
 
 def phase_gflop(trainer, batch):
@@ -100,27 +74,6 @@ def phase_gflop(trainer, batch):
     pl_batch = max(batch // k["pl_batch_shrink"], 1)
     return dict(Gmain=batch * (3 * g + 2 * d), Greg=pl_batch * 6 * g, Dmain=batch * g + 2 * batch * 3 * d,
                 Dreg=batch * 6 * d, ema=0.0), g, d
-
-
-def phase_calls(trainer, reals):
-    """`{phase: callable}`, each blocking until its statistics are on the host (as the loop does)."""
-    beta = tf.constant(0.999)
-
-    def fetch(stats):
-        return {key: value.numpy() for key, value in stats.items()}
-
-    return dict(Gmain=lambda: fetch(trainer.g_main()), Greg=lambda: fetch(trainer.g_reg()),
-                Dmain=lambda: fetch(trainer.d_main(reals, None)), Dreg=lambda: fetch(trainer.d_reg(reals, None)),
-                ema=lambda: trainer.update_ema(beta))
-
-
-def cycle_schedule(trainer, opts):
-    """The phases of one 16-minibatch cycle, in the loop's order (`Schedule.phases_due`, then the G_ema update)."""
-    schedule, out = Schedule(trainer, opts), []
-    for i in range(CYCLE):
-        schedule.batch_idx = i
-        out += schedule.phases_due() + ["ema"]
-    return out
 
 
 def timed_cycles(trainer, opts, reals, cycles):
