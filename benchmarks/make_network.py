@@ -8,7 +8,6 @@ as NVIDIA's trained pickle; NVIDIA's `bench_ada_train.py` times its loop on it).
 
 import os
 import sys
-from types import SimpleNamespace
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -34,8 +33,8 @@ def main(_):
         opts = benchmark.preset_options(FLAGS.preset, seed=FLAGS.seed)
         name = FLAGS.preset
     else:
-        data = SimpleNamespace(name="random", resolution=FLAGS.resolution, num_channels=3, label_dim=0, num_images=1)
-        opts = options.training_options(dict(data="none", config=FLAGS.config, metrics=[]), data)
+        opts = options.training_options(dict(data="none", config=FLAGS.config, metrics=[]),
+                                        benchmark.dataset_facts(FLAGS.resolution))
         name = FLAGS.config
     resolution = opts["G_kwargs"]["synthesis"]["img_resolution"]
     keras.utils.set_random_seed(FLAGS.seed)

@@ -13,6 +13,7 @@ framework, about 1 GB), on a GPU the TensorFlow allocator's peak on that device.
 """
 
 import time
+import types
 
 import keras
 import tensorflow as tf
@@ -34,11 +35,9 @@ CYCLE = 16  # minibatches in one lazy-regularisation cycle (D reg every 16th)
 PHASES = ("Gmain", "Greg", "Dmain", "Dreg", "ema")
 
 
-class _Dataset:
-    """The dataset facts `options.training_options` reads."""
-
-    def __init__(self, resolution):
-        self.name, self.resolution, self.num_channels, self.label_dim, self.num_images = "bench", resolution, 3, 0, 1
+def dataset_facts(resolution):
+    """The facts of an unlabelled RGB dataset at `resolution` that `options.training_options` reads."""
+    return types.SimpleNamespace(name="bench", resolution=resolution, num_channels=3, label_dim=0, num_images=1)
 
 
 def preset_options(preset, batch=None, seed=0, precision="auto", recompute="off", mem_budget=None):
@@ -47,7 +46,7 @@ def preset_options(preset, batch=None, seed=0, precision="auto", recompute="off"
     resolution, default_batch, args, overrides = PRESETS[preset]
     opts = options.training_options(dict(args, data="none", batch=batch or default_batch, gamma=1.0, aug="noaug",
                                          metrics=[], seed=seed, precision=precision, recompute=recompute,
-                                         mem_budget=mem_budget), _Dataset(resolution))
+                                         mem_budget=mem_budget), dataset_facts(resolution))
     for part, values in overrides.items():
         opts["G_kwargs"][part].update(values)
     return opts
